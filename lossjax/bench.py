@@ -49,21 +49,34 @@ from lossjax.datasets import make_dataset
 from lossjax.metrics import NEVER, Thresholds
 
 __all__ = [
+    "EngineRun",
     "FULL",
-    "QUICK",
     "MLPProblem",
+    "MLPSpec",
+    "MLP_METRICS",
+    "NEURON_METRICS",
     "NeuronSpec",
+    "QUICK",
+    "Row",
+    "WORKLOADS",
+    "format_table",
+    "lossjax_mlp",
+    "lossjax_neuron",
+    "machine_info",
     "main",
     "mlp_numpy",
     "mlp_problem",
     "mlp_python_loop",
+    "mlp_sweep",
     "mlp_torch",
     "mlp_torch_vmap",
     "neuron_grid",
     "neuron_numpy",
     "neuron_python_loop",
+    "neuron_sweep",
     "neuron_torch",
     "neuron_torch_vmap",
+    "plot_bench",
     "run_bench",
 ]
 
@@ -110,6 +123,7 @@ NEURON_METRICS = (
     "longest_plateau",
     "first_nonfinite",
 )
+_COUNTS = ("steps_to_target", "zero_grad_steps", "tiny_grad_steps", "longest_plateau", "first_nonfinite")  # int32
 
 
 def neuron_grid(n_models: int, spec: NeuronSpec = NEURON) -> tuple[np.ndarray, np.ndarray]:
@@ -447,8 +461,7 @@ def neuron_python_loop(
             saturated / steps, dead_init, slope == 0, longest, first_nonfinite,
         ))  # fmt: skip
     columns = list(zip(*rows)) if rows else [()] * len(NEURON_METRICS)
-    dtypes = dict.fromkeys(("steps_to_target", "zero_grad_steps", "tiny_grad_steps", "longest_plateau", "first_nonfinite"), np.int32)
-    return {k: np.asarray(c, dtype=dtypes.get(k, np.float64)) for k, c in zip(NEURON_METRICS, columns)}
+    return {k: np.asarray(c, dtype=np.int32 if k in _COUNTS else np.float64) for k, c in zip(NEURON_METRICS, columns)}
 
 
 # --------------------------------------------------------------------------------------
@@ -751,7 +764,13 @@ def neuron_sweep(n_models: int, steps: int, spec: NeuronSpec = NEURON, threshold
         "name": "bench-neuron",
         "model": {"kind": "neuron", "activation": ["sigmoid"]},
         "data": {"dataset": "single", "params": {"x": spec.x, "y": spec.y}},
-        "train": {"steps": steps, "loss": ["quadratic"], "optimizer": ["sgd"], "learning_rate": [spec.learning_rate], "dtype": ["float32"]},
+        "train": {
+            "steps": steps,
+            "loss": ["quadratic"],
+            "optimizer": ["sgd"],
+            "learning_rate": [spec.learning_rate],
+            "dtype": ["float32"],
+        },
         "init": {"w": dict(axis), "b": dict(axis)},
         "metrics": dataclasses.asdict(thresholds),
     }
@@ -761,9 +780,23 @@ def mlp_sweep(n_models: int, steps: int, *, impl: str = "flax", spec: MLPSpec = 
     """The MLP workload as a sweep dict: ``n_models`` learning rates, one shared init seed."""
     return {
         "name": "bench-mlp",
-        "model": {"kind": "mlp", "depth": [spec.depth], "width": [spec.width], "hidden_activation": ["tanh"], "activation": ["sigmoid"], "impl": impl},
+        "model": {
+            "kind": "mlp",
+            "depth": [spec.depth],
+            "width": [spec.width],
+            "hidden_activation": ["tanh"],
+            "activation": ["sigmoid"],
+            "impl": impl,
+        },
         "data": {"dataset": "xor", "seed": spec.data_seed, "params": {"n_train": spec.n_train, "noise": spec.noise}},
-        "train": {"steps": steps, "loss": ["bce"], "optimizer": ["sgd"], "learning_rate": spec.learning_rates(n_models).tolist(), "dtype": ["float32"], "seed": spec.init_seed},
+        "train": {
+            "steps": steps,
+            "loss": ["bce"],
+            "optimizer": ["sgd"],
+            "learning_rate": spec.learning_rates(n_models).tolist(),
+            "dtype": ["float32"],
+            "seed": spec.init_seed,
+        },
         "init": {"scheme": ["lecun"]},
         "metrics": {"target_metric": "loss", "target": 1e-2},
     }
@@ -892,7 +925,8 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
     torch = _torch_or_none()
     if torch is None:
         for label in ("torch", "torch.func.vmap"):
-            rows.append(Row(workload, label, n, steps, None, note="skipped: torch is not installed (pip install 'lossjax[bench]')"))
+            note = "skipped: torch is not installed (pip install 'lossjax[bench]')"
+            rows.append(Row(workload, label, n, steps, None, note=note))
     else:
         torch.set_num_threads(cores)
         threads = f"float32, {torch.get_num_threads()} threads"
@@ -932,7 +966,10 @@ def machine_info() -> dict[str, Any]:
 
 def format_table(rows: Sequence[Row]) -> str:
     """The rows as a fixed-width text table."""
-    header = ("workload", "implementation", "models", "steps", "seconds", "compile s", "model-steps/s", "lossjax ×", "max rel Δloss", "note")
+    header = (
+        "workload", "implementation", "models", "steps", "seconds", "compile s", "model-steps/s",
+        "lossjax ×", "max rel Δloss", "note",
+    )  # fmt: skip
     lines = []
     for r in rows:
         rate = r.model_steps_per_s
@@ -946,7 +983,9 @@ def format_table(rows: Sequence[Row]) -> str:
             r.note,
         ))  # fmt: skip
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 1, 9) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+
+    def fmt(cells):  # text columns left-aligned, numbers right-aligned
+        return "  ".join(c.ljust(w) if i in (0, 1, 9) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)]).rstrip()
 
 

@@ -258,7 +258,8 @@ class _Parser:
         for key in table:
             if key not in allowed and not (section == "" and key in SCHEMA):
                 where = f"[{section}].{key}" if section else key
-                raise self.error(where, f"unknown key; allowed keys here: {', '.join(allowed)}")
+                listed = list(allowed) + ([f"[{t}]" for t in SCHEMA if t] if not section else [])
+                raise self.error(where, f"unknown key; allowed keys here: {', '.join(listed)}")
 
     def table(self, raw: Mapping[str, Any], section: str) -> Mapping[str, Any]:
         value = raw.get(section, {})
@@ -428,6 +429,11 @@ class _Parser:
         batch_size = self.integer("[data].batch_size", data.get("batch_size", 0), 0)
 
         # metrics
+        for key, value in mt.items():
+            if key == "slow_plateau_steps":
+                self.integer(f"[metrics].{key}", value, 1)
+            elif key != "target_metric" and not (_is_number(value) and math.isfinite(value)):
+                raise self.error(f"[metrics].{key}", f"must be a finite number, got {value!r}")
         try:
             thresholds = metrics.Thresholds(**mt)
         except (TypeError, ValueError) as e:

@@ -1,0 +1,546 @@
+"""Every measured quantity of lossjax.metrics on cases whose answer is known by hand.
+
+Two levels:
+
+- The reductions themselves (``accumulate``, ``outcome``, ``unit_fractions``) fed with
+  hand-written sequences of observations; the expected values are worked out in comments.
+- Whole runs of the engine on models small enough to solve by hand (a linear neuron whose
+  output halves every step, a step or ReLU unit with no gradient, a linear neuron that
+  overflows, an MLP with all-zero weights) or against a numpy float64 loop written here
+  (the texts' neuron, seed 002), with the quantity recomputed from its definition in numpy.
+
+The definitions tested are those of the module docstring of :mod:`lossjax.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lossjax import metrics, models, runner, train
+from lossjax.metrics import CONVERGED, DIVERGED, NEVER, SLOW, STALLED, Thresholds
+
+# --------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------
+
+
+def observation(loss, *, grad_norm=1.0, grad_zero=False, finite=None, error=None, accuracy=0.0):
+    """A one-layer float64 observation with the given scalars (the rest zero)."""
+    f = lambda v: jnp.asarray(v, jnp.float64)  # noqa: E731
+    zeros = jnp.zeros((1,), jnp.float64)
+    return metrics.Observation(
+        loss=f(loss),
+        error=f(loss if error is None else error),
+        accuracy=f(accuracy),
+        grad_norm=f(grad_norm),
+        grad_is_zero=jnp.asarray(grad_zero),
+        finite=jnp.asarray(bool(np.isfinite(loss)) if finite is None else finite),
+        output=f(0.0),
+        logit=f(0.0),
+        grad_w=f(0.0),
+        grad_b=f(0.0),
+        layer_grad_norm=zeros + grad_norm,
+        layer_saturated=zeros,
+        layer_dead=zeros,
+        layer_dormant=zeros,
+        layer_act_mean=zeros,
+        layer_act_std=zeros,
+    )
+
+
+def fold(losses, thresholds=Thresholds(), **per_step):
+    """Feeds L_0..L_T to the accumulators as the engine does.
+
+    ``start`` with the observation at θ_0, then step t = 0..T-1 (updates), then the final
+    evaluation at t = T. ``per_step`` gives per-step lists of :func:`observation` keywords.
+    """
+    obs = [observation(l, **{k: v[t] for k, v in per_step.items()}) for t, l in enumerate(losses)]
+    acc = metrics.start(obs[0])
+    T = len(losses) - 1
+    for t in range(T):
+        acc = metrics.accumulate(acc, obs[t], t, thresholds, is_update=True)
+    return metrics.accumulate(acc, obs[T], T, thresholds, is_update=False)
+
+
+def single(x=1.0, y=0.0, dtype=np.float64) -> train.Data:
+    """One example (seed 002: x = 1, y = 0), no test set."""
+    x = np.atleast_2d(np.asarray(x, dtype))
+    y = np.full((x.shape[0], 1), y, dtype)
+    return train.Data(jnp.asarray(x), jnp.asarray(y), jnp.zeros((0, x.shape[1]), dtype), jnp.zeros((0, 1), dtype))
+
+
+def runs(dtype=np.float64, **fields) -> train.RunInputs:
+    """A batch of RunInputs; fields given as scalars or equal-length lists."""
+    defaults = dict(
+        seed=0, learning_rate=0.1, init_w=0.0, init_b=0.0, init_scheme=0, init_scale=1.0,
+        init_bias=0.0, init_bias_std=0.0, target=np.nan,
+    )
+    defaults.update(fields)
+    arrays = np.broadcast_arrays(*(np.atleast_1d(defaults[k]) for k in train.RunInputs._fields))
+    return train.RunInputs(
+        *(
+            jnp.asarray(a, np.int32 if k in ("seed", "init_scheme") else dtype)
+            for k, a in zip(train.RunInputs._fields, arrays)
+        )
+    )
+
+
+def train_many(config: train.TrainConfig, batch: train.RunInputs, data: train.Data):
+    """``jit(vmap(train))`` over the runs; returns the summary and trajectory as numpy dicts."""
+    summary, trajectory = jax.jit(jax.vmap(train.make_train(config), in_axes=(0, None)))(batch, data)
+    summary = {k: np.asarray(v) for k, v in summary._asdict().items()}
+    if trajectory is not None:
+        trajectory = {k: np.asarray(v) for k, v in trajectory._asdict().items()}
+    return summary, trajectory
+
+
+def neuron(activation="sigmoid", **kwargs) -> train.TrainConfig:
+    return train.TrainConfig(model=models.ModelConfig(activation=activation), **kwargs)
+
+
+def np_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def np_texts_neuron(w, b, *, x=1.0, y=0.0, eta=0.15, steps=300):
+    """Seed 002's neuron with the quadratic cost ½(a−y)², in numpy float64: losses L_0..L_T."""
+    losses = []
+    for t in range(steps + 1):
+        z = w * x + b
+        a = np_sigmoid(z)
+        losses.append(0.5 * (a - y) ** 2)
+        delta = (a - y) * a * (1.0 - a)
+        w, b = w - eta * delta * x, b - eta * delta
+    return np.asarray(losses)
+
+
+def np_longest_plateau(losses, target, tau):
+    """Longest run of t in 1..T with (L_{t-1} − L_t)/|L_{t-1}| < tau, before the target is reached."""
+    hit = np.flatnonzero(losses <= target)
+    first = hit[0] if hit.size else len(losses)
+    longest = current = 0
+    for t in range(1, len(losses)):
+        improvement = (losses[t - 1] - losses[t]) / abs(losses[t - 1])
+        current = current + 1 if (t < first and not improvement >= tau) else 0
+        longest = max(longest, current)
+    return longest
+
+
+# --------------------------------------------------------------------------------------
+# The reductions on hand-written sequences
+# --------------------------------------------------------------------------------------
+
+
+def test_plateau_steps_to_target_and_loss_min_by_hand():
+    # t:      0    1    2       3    4    5    6    7    8    9
+    losses = [1.0, 1.0, 0.9995, 0.5, 0.5, 0.5, 0.5, 0.5, 0.4, 0.005]
+    # improvements: t1 0 (flat), t2 5e-4 (flat), t3 0.4997, t4..t7 0 (flat ×4), t8 0.2,
+    # t9 reaches the target 0.01 → longest plateau 4, steps_to_target 9.
+    acc = fold(losses)
+    assert int(acc.longest_plateau) == 4
+    assert int(acc.steps_to_target) == 9
+    assert float(acc.loss_min) == 0.005
+    assert float(acc.loss_initial) == 1.0
+    assert int(acc.first_nonfinite) == NEVER
+
+
+def test_plateau_is_not_counted_after_the_target():
+    acc = fold([1.0, 0.005, 0.005, 0.005, 0.005, 0.005])
+    assert int(acc.steps_to_target) == 1
+    assert int(acc.longest_plateau) == 0
+
+
+def test_target_reached_at_step_zero():
+    acc = fold([0.001, 0.5, 0.5])
+    assert int(acc.steps_to_target) == 0
+    assert int(acc.longest_plateau) == 0
+
+
+def test_a_rising_loss_is_a_plateau():
+    # Relative improvement is negative, hence below tau, at every step.
+    acc = fold([1.0, 2.0, 3.0, 4.0])
+    assert int(acc.longest_plateau) == 3
+    assert int(acc.steps_to_target) == NEVER
+
+
+def test_plateau_threshold_is_strict():
+    tau = 2.0**-4
+    th = Thresholds(plateau_tau=tau)
+    # (1 − 0.9375)/1 = 2^-4 exactly: not below tau, not flat.
+    assert int(fold([1.0, 0.9375], th).longest_plateau) == 0
+    assert int(fold([1.0, 0.9375 + 2.0**-10], th).longest_plateau) == 1
+
+
+def test_the_final_evaluation_counts_for_the_plateau_and_the_target():
+    # Flat at t = 1, 2 and at the final evaluation t = 3 → 3; the target only at t = T.
+    acc = fold([1.0, 1.0, 1.0, 1.0])
+    assert int(acc.longest_plateau) == 3
+    acc = fold([1.0, 1.0, 1.0, 0.001])
+    assert int(acc.steps_to_target) == 3
+    assert int(acc.longest_plateau) == 2
+
+
+@pytest.mark.parametrize("metric, kwargs, target, expected", [
+    ("error", {"error": [0.5, 0.2, 0.1, 0.05]}, 0.1, 2),  # error <= target
+    ("accuracy", {"accuracy": [0.0, 0.5, 0.75, 1.0]}, 0.75, 2),  # accuracy >= target
+    ("loss", {}, 0.25, 3),
+])
+def test_steps_to_target_for_each_target_metric(metric, kwargs, target, expected):
+    th = Thresholds(target_metric=metric, target=target)
+    acc = fold([1.0, 0.9, 0.5, 0.2], th, **kwargs)
+    assert int(acc.steps_to_target) == expected
+
+
+def test_gradient_counts_cover_update_steps_only():
+    # T = 4 updates; the final evaluation (t = 4) has a zero gradient too but is not an update.
+    losses = [1.0] * 5
+    acc = fold(losses, grad_zero=[True] * 5, grad_norm=[0.0] * 5)
+    assert int(acc.zero_grad_steps) == 4
+    assert int(acc.tiny_grad_steps) == 4  # exact zeros count as tiny
+
+
+def test_tiny_gradient_threshold_is_strict():
+    th = Thresholds(tiny_grad=1e-6)
+    norms = [1e-7, 1e-6, 2e-6, 0.0, 5e-7]  # tiny at t = 0, 3 (t = 4 is the final evaluation)
+    acc = fold([1.0] * 5, th, grad_norm=norms, grad_zero=[False, False, False, True, False])
+    assert int(acc.tiny_grad_steps) == 2
+    assert int(acc.zero_grad_steps) == 1
+
+
+def test_first_nonfinite_loss_or_parameter():
+    assert int(fold([1.0, 2.0, np.inf, np.nan, np.nan]).first_nonfinite) == 2
+    # A finite loss with a non-finite parameter (finite flag False) at t = 3.
+    acc = fold([1.0, 0.9, 0.8, 0.7, 0.6], finite=[True, True, True, False, False])
+    assert int(acc.first_nonfinite) == 3
+    assert int(fold([1.0, 0.9, 0.8, np.nan]).first_nonfinite) == 3  # the final evaluation
+
+
+def test_loss_min_ignores_nan():
+    assert float(fold([1.0, 0.5, np.nan, 0.7]).loss_min) == 0.5
+
+
+def test_outcome_rule():
+    th = Thresholds(slow_plateau_steps=50, divergence_factor=10.0)
+    #          L_0  L_T     steps_to_target longest_plateau first_nonfinite  expected
+    cases = [
+        (1.0, 0.001, 5, 0, NEVER, CONVERGED),
+        (1.0, 0.001, 80, 49, NEVER, CONVERGED),  # one step short of slow
+        (1.0, 0.001, 80, 50, NEVER, SLOW),  # plateau of exactly slow_plateau_steps
+        (1.0, 0.9, NEVER, 300, NEVER, STALLED),  # a long plateau without the target
+        (1.0, 1.0, NEVER, 0, NEVER, STALLED),
+        (1.0, 10.0, NEVER, 0, NEVER, STALLED),  # exactly 10 × L_0 is not divergence
+        (1.0, 10.5, NEVER, 0, NEVER, DIVERGED),  # above 10 × L_0
+        (1.0, 11.0, 2, 0, NEVER, DIVERGED),  # reached the target, then blew up
+        (1.0, np.nan, NEVER, 0, 7, DIVERGED),
+        (1.0, 0.001, 3, 60, 7, DIVERGED),  # non-finite wins over reached/slow
+        (0.0, 0.0, 0, 0, NEVER, CONVERGED),  # L_0 = 0 does not divide
+    ]
+    cols = list(zip(*cases))
+    got = metrics.outcome(
+        jnp.asarray(cols[0]), jnp.asarray(cols[1]), jnp.asarray(cols[2], jnp.int32),
+        jnp.asarray(cols[3], jnp.int32), jnp.asarray(cols[4], jnp.int32), th,
+    )
+    np.testing.assert_array_equal(np.asarray(got), cols[5])
+    assert metrics.OUTCOMES == ("converged", "slow", "stalled", "diverged")
+
+
+def test_unit_fractions_saturated_and_dead_by_hand():
+    th = Thresholds(saturation_delta=0.01)
+    # max_slope 0.25 (sigmoid) → saturated iff max_n |f'| < 0.0025.
+    d = jnp.asarray([[0.3, 0.002, 0.0, 0.0024, -0.01], [0.1, 0.0026, 0.0, 0.001, 0.0]])
+    # unit maxima: 0.3, 0.0026, 0, 0.0024, 0.01 (|f'|) → saturated: units 2, 3 → 2/5; dead: unit 2.
+    saturated, dead, _ = metrics.unit_fractions(d, jnp.ones_like(d), 0.25, th)
+    assert float(saturated) == pytest.approx(2 / 5)
+    assert float(dead) == pytest.approx(1 / 5)
+
+
+def test_dormant_fraction_sokar_by_hand():
+    h = jnp.asarray([[1.0, -3.0, 0.02, 0.0], [3.0, 1.0, 0.02, 0.0]])
+    # scores mean_n |h_i| = 2, 2, 0.02, 0; layer mean 4.02/4 = 1.005; τ·mean = 0.025125
+    # → units 3 and 4 are dormant.
+    d = jnp.ones_like(h)
+    _, _, dormant = metrics.unit_fractions(d, h, 1.0, Thresholds(dormant_tau=0.025))
+    assert float(dormant) == pytest.approx(0.5)
+    # τ = 0.0199/1.005 just below unit 3's normalised score 0.02/1.005: only unit 4.
+    _, _, dormant = metrics.unit_fractions(d, h, 1.0, Thresholds(dormant_tau=0.0199 / 1.005))
+    assert float(dormant) == pytest.approx(0.25)
+    # τ = 0: exactly silent units only.
+    _, _, dormant = metrics.unit_fractions(d, h, 1.0, Thresholds(dormant_tau=0.0))
+    assert float(dormant) == pytest.approx(0.25)
+    # A silent layer: every unit is dormant.
+    _, _, dormant = metrics.unit_fractions(d, jnp.zeros_like(h), 1.0, Thresholds())
+    assert float(dormant) == 1.0
+
+
+def test_weighted_fraction_weights_by_units():
+    # Layers of 4, 4, 1 units with fractions 1, 0.5, 0 → (4 + 2 + 0)/9.
+    got = metrics.weighted_fraction(jnp.asarray([1.0, 0.5, 0.0]), (4, 4, 1))
+    assert float(got) == pytest.approx(6 / 9)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"target_metric": "acc"}, {"tiny_grad": 0.0}, {"saturation_delta": -1.0}, {"plateau_tau": 0.0},
+    {"slow_plateau_steps": 0}, {"divergence_factor": 0.0}, {"dormant_tau": -0.1},
+    {"target_metric": "accuracy", "target": 2.0},
+])
+def test_thresholds_are_validated(kwargs):
+    with pytest.raises(ValueError, match=list(kwargs)[-1]):
+        Thresholds(**kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# Whole runs with hand-known answers
+# --------------------------------------------------------------------------------------
+
+
+def test_step_activation_stalls_from_step_zero():
+    """The perceptron of seeds 000/004: no gradient ever, so nothing moves."""
+    T = 10
+    cfg = neuron("step", loss="quadratic", dtype="float64", steps=T)
+    # (1, 1): z = 2, a = 1, y = 0 → L = 0.5 forever. (−1, −1): a = 0 = y, L = 0 at once.
+    s, _ = train_many(cfg, runs(init_w=[1.0, -1.0], init_b=[1.0, -1.0], learning_rate=0.5), single())
+    np.testing.assert_array_equal(s["zero_grad_steps"], [T, T])
+    np.testing.assert_array_equal(s["tiny_grad_steps"], [T, T])
+    np.testing.assert_array_equal(s["steps_to_target"], [NEVER, 0])
+    np.testing.assert_array_equal(s["outcome"], [STALLED, CONVERGED])
+    np.testing.assert_array_equal(s["loss_initial"], [0.5, 0.0])
+    np.testing.assert_array_equal(s["loss_final"], [0.5, 0.0])
+    np.testing.assert_array_equal(s["output_final"], [1.0, 0.0])
+    assert s["longest_plateau"][0] == T  # flat at every t in 1..T
+    for key in ("dead_init", "dead_final", "saturated_init", "saturated_final", "saturated_mean"):
+        np.testing.assert_array_equal(s[key], [1.0, 1.0], err_msg=key)
+    np.testing.assert_array_equal(s["first_nonfinite"], [NEVER, NEVER])
+
+
+@pytest.fixture(scope="module")
+def one_sided_runs():
+    """Seed 002's one-sided cross-entropy −y log a with target y = 0: loss and gradient are 0."""
+    data = single()
+    batch = runs(init_w=[0.6, 2.0], init_b=[0.9, 2.0], learning_rate=0.15)
+    by_error = neuron(loss="ce_one_sided", dtype="float64", steps=300,
+                      thresholds=Thresholds(target_metric="error", target=0.01))
+    by_loss = neuron(loss="ce_one_sided", dtype="float64", steps=300)
+    return train_many(by_error, batch, data)[0], train_many(by_loss, batch, data)[0]
+
+
+def test_one_sided_cross_entropy_with_target_zero_stalls(one_sided_runs):
+    s, _ = one_sided_runs
+    np.testing.assert_array_equal(s["zero_grad_steps"], [300, 300])
+    np.testing.assert_array_equal(s["steps_to_target"], [NEVER, NEVER])
+    np.testing.assert_array_equal(s["outcome"], [STALLED, STALLED])
+    np.testing.assert_array_equal(s["loss_initial"], [0.0, 0.0])
+    # Nothing moved: the output is σ(w + b) at the start and at the end.
+    expected = np_sigmoid(np.asarray([1.5, 4.0]))
+    np.testing.assert_allclose(s["output_initial"], expected, rtol=1e-15)
+    np.testing.assert_array_equal(s["output_final"], s["output_initial"])
+    np.testing.assert_allclose(s["error_final"], expected, rtol=1e-15)
+
+
+def test_one_sided_cross_entropy_fools_a_loss_target(one_sided_runs):
+    """By definition a loss target is met by a loss that is identically 0: the definitions
+    call this run converged at step 0, which is why the texts' case needs an error target."""
+    _, s = one_sided_runs
+    np.testing.assert_array_equal(s["steps_to_target"], [0, 0])
+    np.testing.assert_array_equal(s["outcome"], [CONVERGED, CONVERGED])
+    np.testing.assert_array_equal(s["zero_grad_steps"], [300, 300])
+
+
+def test_relu_neuron_dead_below_zero():
+    # y = 1, x = 1. z = −2 and z = 0 (jax: relu'(0) = 0) are dead; z = 0.5 learns.
+    T = 5
+    cfg = neuron("relu", loss="quadratic", dtype="float64", steps=T)
+    s, _ = train_many(cfg, runs(init_w=[-1.0, 0.0, 0.25], init_b=[-1.0, 0.0, 0.25], learning_rate=0.1), single(y=1.0))
+    np.testing.assert_array_equal(s["dead_init"], [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(s["dead_final"], [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(s["zero_grad_steps"], [T, T, 0])
+    np.testing.assert_array_equal(s["outcome"][:2], [STALLED, STALLED])
+    np.testing.assert_array_equal(s["loss_final"][:2], [0.5, 0.5])
+    # Alive: a' = a + 2η(1 − a), so 1 − a_t = 0.5 · 0.8^t and L_T = ½ (0.5 · 0.8^5)².
+    assert s["loss_final"][2] == pytest.approx(0.5 * (0.5 * 0.8**T) ** 2, rel=1e-12)
+
+
+def test_saturation_boundary_of_a_sigmoid_neuron():
+    """Saturated iff σ'(z) < δ · max σ' = 0.01 · 0.25 for every input, i.e. |z| > z* where
+    σ'(z*) = 0.0025.
+
+    Two examples x = 1 and x = 0.5, so z = (w + b, w/2 + b). With w = 0 both inputs see
+    z = b: b just inside and just outside ±z*. With b = 0: w = 7 gives z = (7, 3.5), one
+    input unsaturated → not saturated; w = 14 gives (14, 7) → saturated.
+    """
+    sigma = (1.0 + math.sqrt(1.0 - 4 * 0.0025)) / 2.0  # σ(1 − σ) = 0.0025
+    z_star = math.log(sigma / (1.0 - sigma))
+    assert z_star == pytest.approx(5.99, abs=5e-3)  # the docstring's |z| > 5.99
+    eps = 1e-6
+    b = [z_star - eps, z_star + eps, -(z_star - eps), -(z_star + eps), 0.0, 30.0, 0.0, 0.0]
+    w = [0.0] * 6 + [7.0, 14.0]
+    expected = [0, 1, 0, 1, 0, 1, 0, 1]
+    cfg = neuron(loss="quadratic", dtype="float64", steps=1)
+    s, _ = train_many(cfg, runs(init_w=w, init_b=b, learning_rate=1e-12), single(x=[[1.0], [0.5]]))
+    np.testing.assert_array_equal(s["saturated_init"], expected)
+    np.testing.assert_array_equal(s["saturated_final"], expected)
+    np.testing.assert_array_equal(s["saturated_mean"], expected)
+    np.testing.assert_array_equal(s["dead_init"], np.zeros(8))  # σ' > 0 in float64
+
+
+def test_halving_linear_neuron():
+    """Identity neuron, ½(a − y)², x = 1, y = 0, w = b = 0.5, η = 0.25.
+
+    Each step moves w and b by −η·a, so a_{t+1} = a_t (1 − 2η) = a_t / 2: a_t = 2^-t,
+    L_t = ½ 4^-t, |g_t| = √2 · 2^-t, error_t = 2^-t — all exact in binary.
+    L_t <= 0.01 ⇔ 4^t >= 50 ⇔ t >= 3. |g_t| < 1e-3 ⇔ 2^t > 1414.2 ⇔ t >= 11, so the
+    updates t = 11..15 have tiny gradients. The relative improvement 3/4 is above τ: no
+    plateau. a_0 = 1 > 0.5 predicts class 1 (wrong); from a_1 = 0.5 on it is right.
+    """
+    T = 16
+    cfg = neuron("identity", loss="quadratic", dtype="float64", steps=T,
+                 thresholds=Thresholds(tiny_grad=1e-3), record_every=1)
+    s, traj = train_many(cfg, runs(init_w=0.5, init_b=0.5, learning_rate=0.25), single())
+    s = {k: v[0] for k, v in s.items()}
+    traj = {k: v[0] for k, v in traj.items()}
+    t = np.arange(T + 1)
+    np.testing.assert_array_equal(traj["output"], 2.0**-t)
+    np.testing.assert_array_equal(traj["loss"], 0.5 * 4.0**-t)
+    np.testing.assert_array_equal(traj["error"], 2.0**-t)
+    np.testing.assert_array_equal(traj["accuracy"], (t >= 1).astype(float))
+    np.testing.assert_allclose(traj["grad_norm"], math.sqrt(2) * 2.0**-t, rtol=1e-15)
+    assert s["loss_initial"] == 0.5
+    assert s["loss_final"] == s["loss_min"] == 0.5 * 4.0**-T
+    assert s["error_final"] == 2.0**-T
+    assert s["accuracy_final"] == 1.0
+    assert s["steps_to_target"] == 3
+    assert s["tiny_grad_steps"] == 5
+    assert s["zero_grad_steps"] == 0
+    assert s["longest_plateau"] == 0
+    assert s["first_nonfinite"] == NEVER
+    assert s["outcome"] == CONVERGED
+
+
+def test_halving_linear_neuron_slow_with_a_coarse_plateau_threshold():
+    """The same run with τ = 0.8 > 3/4: flat at t = 1, 2; t = 3 reaches the target, so the
+    plateau is 2 steps long and, with ``slow_plateau_steps = 2``, the run is slow."""
+    th = Thresholds(plateau_tau=0.8, slow_plateau_steps=2)
+    cfg = neuron("identity", loss="quadratic", dtype="float64", steps=16, thresholds=th)
+    s, _ = train_many(cfg, runs(init_w=0.5, init_b=0.5, learning_rate=0.25), single())
+    assert s["steps_to_target"][0] == 3
+    assert s["longest_plateau"][0] == 2
+    assert s["outcome"][0] == SLOW
+
+
+def test_texts_plateau_against_numpy_definition():
+    """Seed 002's w = b = 2 neuron sits on a plateau; (0.6, 0.9) does not.
+
+    With target 0.025 (a ≈ 0.22, which the w = b = 2 run passes near the end) the long run is
+    'slow' and the short one 'converged'. Expected values from a numpy float64 loop and the
+    definition re-implemented above.
+    """
+    th = Thresholds(target=0.025)
+    cfg = neuron(loss="quadratic", dtype="float64", steps=300, thresholds=th)
+    s, _ = train_many(cfg, runs(init_w=[0.6, 2.0], init_b=[0.9, 2.0], learning_rate=0.15), single())
+    for i, (w, b) in enumerate([(0.6, 0.9), (2.0, 2.0)]):
+        losses = np_texts_neuron(w, b)
+        hit = np.flatnonzero(losses <= th.target)
+        assert s["steps_to_target"][i] == hit[0]
+        assert s["longest_plateau"][i] == np_longest_plateau(losses, th.target, th.plateau_tau)
+        np.testing.assert_allclose(s["loss_final"][i], losses[-1], rtol=1e-12)
+        np.testing.assert_allclose(s["loss_min"][i], losses.min(), rtol=1e-12)
+    assert s["longest_plateau"][1] >= 100  # "about 150 steps" on the plateau
+    np.testing.assert_array_equal(s["outcome"], [CONVERGED, SLOW])
+
+
+def test_divergence_and_nan_are_outcomes_not_exceptions():
+    """Identity neuron, (a − y)², x = 1, y = 0, w = b = 0.5, float32, 16 steps.
+
+    Each step multiplies a by 1 − 4η. η = 1000: a_t = (−3999)^t, L_t = 3999^2t overflows
+    float32 (3.4e38) first at t = 6 (3999^12 ≈ 1.7e43; 3999^10 ≈ 1.0e36); later w = ±inf and
+    the update inf − inf makes NaN. η = 0.55: L_16 = 1.44^16 L_0 ≈ 342 L_0 > 10 L_0 (diverged
+    while finite). η = 0.51: L_16 = 1.0816^16 L_0 ≈ 3.5 L_0 (stalled, rising).
+    """
+    T = 16
+    sweep = {
+        "name": "diverge",
+        "model": {"activation": "identity"},
+        "data": {"dataset": "single", "params": {"x": 1.0, "y": 0.0}},
+        "train": {"loss": "mse", "steps": T, "learning_rate": [1000.0, 0.55, 0.51], "dtype": "float32"},
+        "init": {"points": [[0.5, 0.5]]},
+    }
+    ds = runner.run_sweep(sweep).squeeze("init")
+    # A numpy float32 loop of the same updates.
+    expected_first, expected_final = [], []
+    for eta in (1000.0, 0.55, 0.51):
+        w = b = np.float32(0.5)
+        eta = np.float32(eta)
+        first = NEVER
+        with np.errstate(over="ignore", invalid="ignore"):
+            for t in range(T + 1):
+                a = w + b
+                loss = a * a
+                if first == NEVER and not (np.isfinite(loss) and np.isfinite(w) and np.isfinite(b)):
+                    first = t
+                g = np.float32(2) * a
+                w, b = w - eta * g, b - eta * g
+        expected_first.append(first)
+        expected_final.append(loss)
+    assert expected_first == [6, NEVER, NEVER]
+    assert np.isnan(expected_final[0])
+    np.testing.assert_array_equal(ds.first_nonfinite.values, expected_first)
+    assert np.isnan(ds.loss_final.values[0])
+    np.testing.assert_allclose(ds.loss_final.values[1:], expected_final[1:], rtol=1e-5)
+    np.testing.assert_allclose(ds.loss_final.values[1:], [1.44**T, 1.0816**T], rtol=1e-4)
+    np.testing.assert_array_equal(ds.outcome.values, [DIVERGED, DIVERGED, STALLED])
+    assert list(runner.results_lib.outcome_labels(ds.outcome).values) == ["diverged", "diverged", "stalled"]
+    assert ds.longest_plateau.values[2] == T  # a rising loss is flat at every step
+
+
+@pytest.fixture(scope="module")
+def mlp_runs():
+    """An MLP (2 → 3 → 3 → 1, ReLU hidden, sigmoid output, bce) on the 4 XOR points, with
+    all-zero weights (init scale 0) and biases −10 or +1."""
+    mc = models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=1, depth=2, width=3,
+                            hidden_activation="relu", activation="sigmoid")
+    cfg = train.TrainConfig(model=mc, loss="bce", dtype="float32", steps=1, init_mode="scheme")
+    from lossjax import datasets
+
+    ds = datasets.make_dataset("xor")
+    data = runner.to_data(ds, jnp.float32)
+    batch = runs(np.float32, init_scheme=models.init_scheme_index("he"), init_scale=[0.0, 0.0],
+                 init_bias=[-10.0, 1.0], learning_rate=0.1)
+    s, _ = train_many(cfg, batch, data)
+    return s, ds
+
+
+def test_born_dead_mlp(mlp_runs):
+    """Bias −10, weights 0: every hidden pre-activation is −10, ReLU outputs 0 for every input."""
+    s, _ = mlp_runs
+    assert s["born_dead"][0]
+    np.testing.assert_array_equal(s["layer_dead_init"][0], [1.0, 1.0, 0.0])
+    # The output sits at z = −10: σ'(−10) ≈ 4.5e-5 < 0.0025 → saturated, not dead.
+    np.testing.assert_array_equal(s["layer_saturated_init"][0], [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(s["layer_dormant_init"][0], [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(s["layer_grad_norm_init"][0], [0.0, 0.0, 0.0])
+    assert s["dead_init"][0] == pytest.approx(6 / 7)  # 6 of the 7 units
+
+
+def test_zero_weights_block_the_gradient_below(mlp_runs):
+    """Bias +1, weights 0: the output is σ(1) for every input (born dead), every hidden unit
+    outputs 1, and no gradient reaches the layers below a layer with zero weights.
+
+    The output kernel's gradient is Σ_n h_nj (σ(1) − y_n)/N = σ(1) − ȳ for each of the 3
+    hidden units, so its norm is √3 (σ(1) − ½) on the balanced XOR set.
+    """
+    s, ds = mlp_runs
+    y_mean = ds.y_train.mean()
+    assert y_mean == 0.5
+    expected_out = math.sqrt(3) * abs(np_sigmoid(1.0) - y_mean)
+    assert s["born_dead"][1]
+    np.testing.assert_array_equal(s["layer_grad_norm_init"][1][:2], [0.0, 0.0])
+    np.testing.assert_allclose(s["layer_grad_norm_init"][1][2], expected_out, rtol=1e-6)
+    np.testing.assert_array_equal(s["layer_dead_init"][1], [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(s["layer_dormant_init"][1], [0.0, 0.0, 0.0])  # identical units
+    np.testing.assert_allclose(s["output_initial"][1], np_sigmoid(1.0), rtol=1e-6)
+    np.testing.assert_allclose(s["loss_initial"][1], -0.5 * np.log(np_sigmoid(1.0)) - 0.5 * np.log(1 - np_sigmoid(1.0)), rtol=1e-6)
+    assert s["accuracy_final"][1] == 0.5

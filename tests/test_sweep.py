@@ -1,0 +1,480 @@
+"""Tests for lossjax.sweep: validation messages, axes, and the batched grid's layout.
+
+Every invalid sweep must fail before anything is compiled, with a :class:`SweepError` whose
+message names the offending key and (where there is a choice) lists the allowed values.
+Nothing here trains a model, so the module is fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from lossjax import activations, datasets, losses, models, optimizers, train
+from lossjax.sweep import SCHEMA, SweepError, batched_grid, load_sweep, parse_sweep
+
+BASE = {
+    "name": "t",
+    "model": {"kind": "neuron", "activation": "sigmoid"},
+    "data": {"dataset": "single", "params": {"x": 1.0, "y": 0.0}},
+    "train": {"steps": 10, "loss": "quadratic", "learning_rate": 0.15},
+    "init": {"points": [[0.6, 0.9], [2.0, 2.0]]},
+}
+
+
+def sweep_with(**tables) -> dict:
+    """BASE with some tables' keys replaced (a value of None deletes the key)."""
+    raw = copy.deepcopy(BASE)
+    for table, changes in tables.items():
+        if not isinstance(changes, dict) or table not in raw:
+            raw[table] = changes
+            continue
+        if table == "init" and changes:
+            raw["init"] = {}
+        for key, value in changes.items():
+            if value is None:
+                raw[table].pop(key, None)
+            else:
+                raw[table][key] = value
+    return raw
+
+
+def error_of(raw) -> str:
+    with pytest.raises(SweepError) as info:
+        parse_sweep(raw)
+    return str(info.value)
+
+
+def assert_lists(message: str, allowed) -> None:
+    missing = [name for name in allowed if name not in message]
+    assert not missing, f"message does not list {missing}: {message}"
+
+
+# --------------------------------------------------------------------------------------
+# The base sweep parses
+# --------------------------------------------------------------------------------------
+
+
+def test_base_sweep_parses():
+    sweep = parse_sweep(BASE)
+    assert sweep.name == "t"
+    assert sweep.init_mode == "explicit"
+    assert sweep.n_runs == 2
+    assert sweep.dims == ("init",)
+
+
+# --------------------------------------------------------------------------------------
+# Unknown keys
+# --------------------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key_lists_keys_and_tables():
+    message = error_of(sweep_with(trian={"steps": 10}))
+    assert "trian" in message
+    # A misspelt table must be answered with the tables a sweep may have, not only the
+    # top-level scalar keys.
+    assert_lists(message, [k for k in SCHEMA[""]])
+    assert_lists(message, [t for t in SCHEMA if t])
+
+
+def test_unknown_top_level_scalar_key():
+    message = error_of(sweep_with(nmae="x"))
+    assert "nmae" in message
+    assert_lists(message, ["name", "description", "report"])
+
+
+@pytest.mark.parametrize("table", [t for t in SCHEMA if t])
+def test_unknown_key_in_each_table(table):
+    raw = sweep_with(**{table: {"bogus_key": 1}})
+    if table == "init":
+        raw["init"] = {"bogus_key": 1}
+    message = error_of(raw)
+    assert f"[{table}].bogus_key" in message
+    assert_lists(message, SCHEMA[table])
+
+
+def test_table_given_as_scalar():
+    message = error_of(sweep_with(model="mlp"))
+    assert "[model]" in message and "table" in message
+
+
+# --------------------------------------------------------------------------------------
+# Misspelt names
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tables, key, allowed",
+    [
+        ({"train": {"loss": "quadratc"}}, "[train].loss", list(losses.LOSSES)),
+        ({"train": {"loss": ["quadratic", "bec"]}}, "[train].loss", list(losses.LOSSES)),
+        ({"model": {"activation": "sigmoidd"}}, "[model].activation", list(activations.ACTIVATIONS)),
+        ({"model": {"kind": "mlp", "hidden_activation": "rleu"}, "init": {"scheme": "he"}},
+         "[model].hidden_activation", list(activations.ACTIVATIONS)),
+        ({"train": {"optimizer": "adamw"}}, "[train].optimizer", list(optimizers.OPTIMIZERS)),
+        ({"train": {"estimator": "reinforce"}}, "[train].estimator", list(train.ESTIMATORS)),
+        ({"data": {"dataset": "mnst", "params": None}}, "[data].dataset", list(datasets.DATASETS)),
+        ({"model": {"kind": "mlp"}, "init": {"scheme": "kaiming"}}, "[init].scheme", list(models.INIT_SCHEMES)),
+        ({"train": {"dtype": "float8"}}, "[train].dtype", list(train.DTYPES)),
+        ({"model": {"kind": "cnn"}}, "[model].kind", list(models.MODEL_KINDS)),
+        ({"model": {"kind": "mlp", "impl": "torch"}, "init": {"scheme": "he"}}, "[model].impl", list(models.MODEL_IMPLS)),
+        ({"data": {"params": {"z": 1.0}}}, "[data].params.z", ["x", "y"]),
+    ],
+)
+def test_misspelt_name_lists_allowed_values(tables, key, allowed):
+    message = error_of(sweep_with(**tables))
+    assert key in message
+    assert_lists(message, allowed)
+
+
+def test_misspelt_name_inside_a_list_is_named():
+    message = error_of(sweep_with(train={"optimizer": ["sgd", "adma"]}))
+    assert "[train].optimizer" in message and "'adma'" in message
+
+
+def test_name_given_as_a_number():
+    message = error_of(sweep_with(train={"loss": 3}))
+    assert "[train].loss" in message
+    assert_lists(message, ["quadratic", "bce"])
+
+
+def test_bad_loss_parameter_is_named():
+    message = error_of(sweep_with(train={"loss": "huber:delta=-1"}))
+    assert "[train].loss" in message and "delta" in message
+
+
+# --------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tables, key",
+    [
+        ({"train": {"learning_rate": []}}, "[train].learning_rate"),
+        ({"train": {"loss": []}}, "[train].loss"),
+        ({"model": {"activation": []}}, "[model].activation"),
+        ({"train": {"seed": []}}, "[train].seed"),
+    ],
+)
+def test_empty_list(tables, key):
+    message = error_of(sweep_with(**tables))
+    assert key in message and "empty" in message
+
+
+@pytest.mark.parametrize("lr", [0, 0.0, -0.1, [0.1, 0.0], [0.1, -1.0]])
+def test_non_positive_learning_rate(lr):
+    message = error_of(sweep_with(train={"learning_rate": lr}))
+    assert "[train].learning_rate" in message and "> 0" in message
+
+
+@pytest.mark.parametrize("lr", ["fast", True, float("nan"), float("inf")])
+def test_non_numeric_or_non_finite_learning_rate(lr):
+    message = error_of(sweep_with(train={"learning_rate": lr}))
+    assert "[train].learning_rate" in message
+
+
+@pytest.mark.parametrize("steps", [0, -3, [10, 0], 2.5])
+def test_steps_must_be_positive_integers(steps):
+    message = error_of(sweep_with(train={"steps": steps}))
+    assert "[train].steps" in message
+
+
+@pytest.mark.parametrize("steps, every", [(10, 3), ([10, 12], 4), (10, 20)])
+def test_record_every_must_divide_steps(steps, every):
+    message = error_of(sweep_with(train={"steps": steps, "record_every": every}))
+    assert "[train].record_every" in message and "divide" in message
+
+
+def test_record_every_dividing_every_steps_value_is_accepted():
+    sweep = parse_sweep(sweep_with(train={"steps": [10, 20], "record_every": 5}))
+    assert sweep.record_every == 5
+
+
+@pytest.mark.parametrize("every", [-1, 1.5, "1"])
+def test_record_every_must_be_a_non_negative_integer(every):
+    assert "[train].record_every" in error_of(sweep_with(train={"record_every": every}))
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        [[1.0, 2.0, 3.0]],
+        [[1.0]],
+        [1.0, 2.0],
+        [[1.0, "b"]],
+        [[1.0, float("nan")]],
+        [[1.0, float("inf")]],
+        [],
+        "[[1, 2]]",
+        [[1.0, 2.0], [1.0, 2.0]],
+    ],
+)
+def test_malformed_init_points(points):
+    message = error_of(sweep_with(init={"points": points}))
+    assert "[init].points" in message
+
+
+def test_points_and_w_b_together():
+    message = error_of(sweep_with(init={"points": [[1.0, 1.0]], "w": 1.0}))
+    assert "[init].points" in message
+
+
+def test_explicit_and_scheme_init_together():
+    message = error_of(sweep_with(init={"w": 1.0, "scheme": "he"}))
+    assert "[init]" in message and "scheme" in message
+
+
+@pytest.mark.parametrize("init", [{"points": [[1.0, 1.0]]}, {"w": 1.0}, {"b": [0.0, 1.0]}])
+def test_explicit_init_on_an_mlp(init):
+    raw = sweep_with(model={"kind": "mlp"}, data={"dataset": "xor", "params": None}, init=init)
+    message = error_of(raw)
+    assert "[init]" in message and "neuron" in message
+    assert_lists(message, ["scheme", "scale", "bias", "bias_std"])
+
+
+@pytest.mark.parametrize("key", ["depth", "width", "hidden_activation"])
+def test_mlp_keys_on_a_neuron(key):
+    value = "tanh" if key == "hidden_activation" else 2
+    message = error_of(sweep_with(model={key: value}))
+    assert f"[model].{key}" in message and "mlp" in message
+
+
+@pytest.mark.parametrize("key, value", [("scale", -1.0), ("bias_std", -0.5)])
+def test_negative_scheme_scale(key, value):
+    raw = sweep_with(model={"kind": "mlp"}, data={"dataset": "xor", "params": None}, init={"scheme": "he", key: value})
+    assert f"[init].{key}" in error_of(raw)
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"start": 0.1, "stop": 1.0},
+        {"start": 0.1, "num": 3},
+        {"start": 0.1, "stop": 1.0, "num": 0},
+        {"start": 0.1, "stop": 1.0, "num": 2.5},
+        {"start": 0.1, "stop": 1.0, "num": 3, "step": 0.1},
+        {"start": "a", "stop": 1.0, "num": 3},
+        {"start": 0.0, "stop": 1.0, "num": 3, "log": True},
+        {"start": -1.0, "stop": 1.0, "num": 3},  # a learning rate must be > 0
+    ],
+)
+def test_malformed_range_tables(table):
+    message = error_of(sweep_with(train={"learning_rate": table}))
+    assert "[train].learning_rate" in message
+
+
+def test_range_tables_expand_to_a_dimension():
+    sweep = parse_sweep(
+        sweep_with(
+            train={"learning_rate": {"start": 1e-3, "stop": 1.0, "num": 4, "log": True}},
+            init={"w": {"start": -1.0, "stop": 1.0, "num": 3}, "b": 0.5},
+        )
+    )
+    lr = sweep.axis("learning_rate")
+    np.testing.assert_allclose(lr.values, [1e-3, 1e-2, 1e-1, 1.0], rtol=1e-12)
+    assert lr.dim and not lr.static
+    assert sweep.axis("w0").values == (-1.0, 0.0, 1.0) and sweep.axis("w0").dim
+    assert sweep.axis("b0").values == (0.5,) and not sweep.axis("b0").dim
+
+
+def test_repeated_values_are_rejected():
+    assert "[train].learning_rate" in error_of(sweep_with(train={"learning_rate": [0.1, 0.1]}))
+    assert "[train].loss" in error_of(sweep_with(train={"loss": ["bce", "bce"]}))
+
+
+@pytest.mark.parametrize("seed", [-1, [0, -2], {"num": 0}, {"n": 3}, 1.5])
+def test_bad_seeds(seed):
+    assert "[train].seed" in error_of(sweep_with(train={"seed": seed}))
+
+
+@pytest.mark.parametrize("name", [None, "", "a b", "../x", 3])
+def test_bad_name(name):
+    raw = sweep_with()
+    if name is None:
+        del raw["name"]
+    else:
+        raw["name"] = name
+    assert "name" in error_of(raw)
+
+
+@pytest.mark.parametrize(
+    "metrics, key",
+    [
+        ({"target_metric": "acc"}, "target_metric"),
+        ({"tiny_grad": -1.0}, "tiny_grad"),
+        ({"tiny_grad": "small"}, "tiny_grad"),
+        ({"plateau_tau": "a"}, "plateau_tau"),
+        ({"target": "x"}, "target"),
+        ({"target": True}, "target"),
+        ({"target": float("nan")}, "target"),
+        ({"slow_plateau_steps": 2.5}, "slow_plateau_steps"),
+        ({"slow_plateau_steps": 0}, "slow_plateau_steps"),
+        ({"dormant_tau": -0.1}, "dormant_tau"),
+        ({"target_metric": "accuracy", "target": 1.5}, "target"),
+    ],
+)
+def test_bad_metrics_values_are_named(metrics, key):
+    """A bad threshold is caught at parse time and named, not left to crash inside jit."""
+    message = error_of(sweep_with(metrics=metrics))
+    assert "[metrics]" in message and key in message
+
+
+def test_metrics_target_metric_lists_allowed():
+    assert_lists(error_of(sweep_with(metrics={"target_metric": "acc"})), ["loss", "error", "accuracy"])
+
+
+def test_score_function_on_a_logits_loss():
+    message = error_of(sweep_with(train={"loss": "bce", "estimator": "score_function"}))
+    assert "[train].estimator" in message and "bce" in message
+
+
+@pytest.mark.parametrize("key, value", [("chunk_size", -1), ("memory_mb", 0), ("memory_mb", "lots")])
+def test_bad_run_table(key, value):
+    assert f"[run].{key}" in error_of(sweep_with(run={key: value}))
+
+
+# --------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------
+
+
+def test_load_sweep_from_toml(tmp_path):
+    text = """
+name = "from-file"   # a comment
+[model]
+activation = ["sigmoid", "tanh"]
+[data]
+dataset = "single"
+params = { x = 1.0, y = 0.0 }
+[train]
+steps = 20
+learning_rate = { start = 0.01, stop = 1.0, num = 3, log = true }
+[init]
+points = [[0.6, 0.9], [2.0, 2.0]]
+"""
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    sweep = load_sweep(path)
+    assert sweep.source == text  # kept as written, for the results' attributes
+    assert sweep.n_runs == 2 * 3 * 2
+    assert [a.name for a in sweep.static_axes if a.dim] == ["activation"]
+
+
+def test_load_sweep_errors_name_the_file(tmp_path):
+    with pytest.raises(SweepError, match="does not exist"):
+        load_sweep(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \n[train\n")
+    with pytest.raises(SweepError, match="bad.toml.*TOML"):
+        load_sweep(bad)
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('name = "w"\n[train]\nstpes = 3\n')
+    with pytest.raises(SweepError) as info:
+        load_sweep(wrong)
+    assert "wrong.toml" in str(info.value) and "[train].stpes" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------
+# Axes and the batched grid
+# --------------------------------------------------------------------------------------
+
+
+def test_scalar_axes_are_scalars_and_lists_are_dimensions():
+    sweep = parse_sweep(
+        sweep_with(
+            model={"activation": ["sigmoid"]},  # a one-element list is still a dimension
+            train={"loss": "bce", "learning_rate": [0.1, 0.2], "seed": 3, "steps": [10]},
+        )
+    )
+    dims = {a.name: a.dim for a in sweep.axes}
+    assert dims["activation"] is True
+    assert dims["loss"] is False
+    assert dims["learning_rate"] is True
+    assert dims["seed"] is False
+    assert dims["steps"] is True
+    assert dims["optimizer"] is False  # a default is a scalar
+    assert sweep.dims == ("activation", "steps", "learning_rate", "init")
+    static = {a.name for a in sweep.static_axes}
+    assert {"loss", "activation", "optimizer", "estimator", "dtype", "steps"} <= static
+    assert "learning_rate" not in static and "init" not in static
+
+
+def test_seed_table_is_a_range_of_seeds():
+    sweep = parse_sweep(sweep_with(train={"seed": {"num": 4}}))
+    assert sweep.axis("seed").values == (0, 1, 2, 3) and sweep.axis("seed").dim
+
+
+def test_static_combinations_are_the_product():
+    sweep = parse_sweep(sweep_with(train={"loss": ["quadratic", "bce"], "optimizer": ["sgd", "adam", "momentum"]}))
+    combos = sweep.static_combinations()
+    assert len(combos) == 6
+    assert {(c["loss"], c["optimizer"]) for c in combos} == {
+        (l, o) for l in ("quadratic", "bce") for o in ("sgd", "adam", "momentum")
+    }
+    assert sweep.n_runs == 6 * 2
+
+
+def test_batched_grid_is_c_order_over_batched_axes():
+    lrs = [0.1, 0.2, 0.3]
+    points = [[0.6, 0.9], [2.0, 2.0]]
+    sweep = parse_sweep(
+        sweep_with(
+            train={"learning_rate": lrs, "seed": {"num": 2}},
+            init={"points": points},
+            data={"target": [0.0, 1.0]},
+        )
+    )
+    assert [a.name for a in sweep.batched_axes] == ["learning_rate", "init", "seed", "target"]
+    grid = batched_grid(sweep)
+    shape = (3, 2, 2, 2)
+    assert len(grid["seed"]) == math.prod(shape)
+    row = 0
+    for i_lr, lr in enumerate(lrs):  # the last axis varies fastest
+        for w, b in points:
+            for seed in (0, 1):
+                for target in (0.0, 1.0):
+                    assert grid["learning_rate"][row] == lr
+                    assert (grid["init_w"][row], grid["init_b"][row]) == (w, b)
+                    assert grid["seed"][row] == seed
+                    assert grid["target"][row] == target
+                    row += 1
+    assert grid["seed"].dtype == np.int32 and grid["init_scheme"].dtype == np.int32
+    # Fields not swept keep their defaults.
+    assert np.all(grid["init_scale"] == 1.0) and np.all(grid["init_bias_std"] == 0.0)
+
+
+def test_batched_grid_w_b_product_and_defaults():
+    sweep = parse_sweep(sweep_with(init={"w": [1.0, 2.0], "b": [-1.0, 0.0, 1.0]}))
+    grid = batched_grid(sweep)
+    np.testing.assert_array_equal(grid["init_w"], np.repeat([1.0, 2.0], 3))
+    np.testing.assert_array_equal(grid["init_b"], np.tile([-1.0, 0.0, 1.0], 2))
+    assert np.all(np.isnan(grid["target"]))  # NaN: keep the dataset's targets
+
+
+def test_batched_grid_scheme_axes():
+    raw = sweep_with(
+        model={"kind": "mlp", "depth": 1, "width": 4},
+        data={"dataset": "xor", "params": None},
+        init={"scheme": ["he", "glorot"], "scale": [0.5, 1.0], "bias": -1.0},
+    )
+    sweep = parse_sweep(raw)
+    assert sweep.init_mode == "scheme"
+    grid = batched_grid(sweep)
+    he, glorot = models.init_scheme_index("he"), models.init_scheme_index("glorot")
+    np.testing.assert_array_equal(grid["init_scheme"], [he, he, glorot, glorot])
+    np.testing.assert_array_equal(grid["init_scale"], [0.5, 1.0, 0.5, 1.0])
+    assert np.all(grid["init_bias"] == -1.0)
+    assert not sweep.axis("init_bias").dim and sweep.axis("init_scheme").dim
+
+
+def test_train_config_of_a_combination():
+    sweep = parse_sweep(sweep_with(train={"loss": ["quadratic", "bce"], "record_every": 5}, metrics={"target": 0.05}))
+    combo = sweep.static_combinations()[1]
+    cfg = sweep.train_config(combo, n_inputs=1, n_outputs=1)
+    assert cfg.loss == "bce" and cfg.steps == 10 and cfg.record_every == 5
+    assert cfg.init_mode == "explicit" and cfg.thresholds.target == 0.05
+    assert cfg.model.kind == "neuron" and cfg.model.activation == "sigmoid"

@@ -548,7 +548,8 @@ def report_ce(ds: xr.Dataset, folder: Path) -> list[Path]:
                 stall_all = float((r.zero_grad_steps.values == steps).mean())
                 rows.append([loss, dtype, f"{target:g}", f"{zero.mean():.3f}", f"{zero_wrong.sum() / max(wrong.sum(), 1):.3f}",
                              "never" if np.isnan(first) else f"{first:.1f}", f"{stall_all:.3f}",
-                             f"{float((r.outcome == metrics.STALLED).mean()):.3f}"])
+                             f"{float((r.outcome == metrics.STALLED).mean()):.3f}",
+                             f"{float((r.outcome == metrics.DIVERGED).mean()):.3f}"])
         ax.set_title(loss, fontsize=9)
         ax.set_xlabel("initial z = w0 (x = 1, b0 = 0)")
         ax.grid(alpha=0.3)
@@ -563,11 +564,13 @@ def report_ce(ds: xr.Dataset, folder: Path) -> list[Path]:
                "for target 0.")
     out.table(markdown_table(["loss", "dtype", "target y", "share of z grid with zero gradient at step 0",
                               "same, where the output is wrong", "smallest |z| with zero gradient on the wrong side",
-                              "share with zero_grad_steps = T", "share stalled"], rows),
+                              "share with zero_grad_steps = T", "share stalled", "share diverged"], rows),
               "zero_gradient_z",
               f"Where the gradient is exactly zero at step 0, over the grid z ∈ [{z.min():g}, {z.max():g}] "
               f"({len(z)} points): 'wrong side' means z > 0 for target 0 (output above 0.5) or z < 0 for target 1. "
-              f"zero_grad_steps = T means the run never moves in its T = {steps} updates.")
+              f"zero_grad_steps = T means the run never moves in its T = {steps} updates; 'stalled' also counts runs that "
+              "move but too slowly (e.g. bce from z > 30 needs more than T steps at slope 1), 'diverged' runs whose "
+              "loss or parameters became inf/NaN.")
     return out.finish()
 
 

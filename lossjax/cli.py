@@ -32,6 +32,7 @@ def use_all_cpu_cores() -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from lossjax import reports, results, runner, sweep
 
+    use_compilation_cache()
     spec = sweep.load_sweep(args.spec)
     out = Path(args.out) if args.out else Path("results") / spec.name
     n_combos = len(spec.static_combinations())
@@ -95,6 +96,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from lossjax import bench
 
     return bench.main(args.bench_args)
+
+
+def use_compilation_cache() -> None:
+    """Keeps compiled programs on disk (``$LOSSJAX_CACHE/xla``, default ``~/.cache/lossjax/xla``),
+    so rerunning a sweep skips XLA compilation of the programs it already built."""
+    import jax
+
+    root = Path(os.environ.get("LOSSJAX_CACHE", Path.home() / ".cache" / "lossjax"))
+    try:
+        (root / "xla").mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(root / "xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def main(argv: list[str] | None = None) -> int:

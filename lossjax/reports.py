@@ -35,3 +35,4 @@ def make_report(name: str, ds: xr.Dataset, folder: Path) -> list[Path]:
 # The studies register their reports on import.
 from lossjax import study_neuron  # noqa: E402,F401
 from lossjax import study_mlp  # noqa: E402,F401
+from lossjax import study_catalogue  # noqa: E402,F401

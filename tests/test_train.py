@@ -1,0 +1,278 @@
+"""Tests for lossjax.train: one run as a pure function, checked against the texts' neuron.
+
+References are written here, independently of the engine:
+
+- a numpy float64 loop of seed 002's neuron (x = 1, y = 0, η = 0.15, 300 steps, sigmoid
+  output), for the quadratic cost ½(a − y)² and binary cross-entropy;
+- the closed-form gradients dC/dw = (a − y) σ'(z) x (quadratic) and (a − y) x (cross-entropy);
+- the texts' printed numbers: outputs 0.82 and 0.98 at the start, about 0.09 and 0.20 at the
+  end of the quadratic runs.
+
+Tolerances: float64 runs rtol 1e-12 against the numpy loop (300 steps of round-off), closed
+forms rtol 1e-12; float32 comparisons rtol 1e-6.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lossjax import losses, metrics, models, train
+
+TEXTS_INITS = [(0.6, 0.9), (2.0, 2.0)]
+ETA = 0.15
+STEPS = 300
+
+
+def single(x=1.0, y=0.0, dtype=np.float64) -> train.Data:
+    x = np.atleast_2d(np.asarray(x, dtype))
+    y = np.full((x.shape[0], 1), y, dtype)
+    return train.Data(jnp.asarray(x), jnp.asarray(y), jnp.zeros((0, x.shape[1]), dtype), jnp.zeros((0, 1), dtype))
+
+
+def runs(dtype=np.float64, **fields) -> train.RunInputs:
+    """RunInputs with a leading run axis; fields given as scalars or equal-length lists."""
+    defaults = dict(
+        seed=0, learning_rate=0.1, init_w=0.0, init_b=0.0, init_scheme=0, init_scale=1.0,
+        init_bias=0.0, init_bias_std=0.0, target=np.nan,
+    )
+    defaults.update(fields)
+    arrays = np.broadcast_arrays(*(np.atleast_1d(defaults[k]) for k in train.RunInputs._fields))
+    return train.RunInputs(
+        *(
+            jnp.asarray(a, np.int32 if k in ("seed", "init_scheme") else dtype)
+            for k, a in zip(train.RunInputs._fields, arrays)
+        )
+    )
+
+
+def np_sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def np_neuron(w, b, loss, *, x=1.0, y=0.0, eta=ETA, steps=STEPS):
+    """Seed 002's neuron in numpy float64.
+
+    Returns per-step arrays (t = 0..T) of z, a, the loss and dC/dw, dC/db, and the final w, b.
+    """
+    zs, outs, costs, gws, gbs = [], [], [], [], []
+    for _ in range(steps + 1):
+        z = w * x + b
+        a = np_sigmoid(z)
+        if loss == "quadratic":
+            cost = 0.5 * (a - y) ** 2
+            delta = (a - y) * a * (1.0 - a)  # (a − y) σ'(z)
+        else:
+            cost = -(y * np.log(a) + (1 - y) * np.log(1 - a))
+            delta = a - y  # σ' cancels
+        zs.append(z), outs.append(a), costs.append(cost), gws.append(delta * x), gbs.append(delta)
+        w_final, b_final = w, b
+        w, b = w - eta * delta * x, b - eta * delta
+    arrays = [np.asarray(v) for v in (zs, outs, costs, gws, gbs)]
+    return (*arrays, w_final, b_final)
+
+
+@pytest.fixture(scope="module")
+def texts_runs():
+    """The texts' neuron in float64, both inits, every step recorded, per loss."""
+    out = {}
+    for loss in ("quadratic", "bce"):
+        cfg = train.TrainConfig(
+            model=models.ModelConfig(), loss=loss, dtype="float64", steps=STEPS, record_every=1
+        )
+        w0, b0 = np.asarray(TEXTS_INITS).T
+        fn = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))
+        summary, traj = fn(runs(init_w=w0, init_b=b0, learning_rate=ETA), single())
+        out[loss] = (
+            {k: np.asarray(v) for k, v in summary._asdict().items()},
+            {k: np.asarray(v) for k, v in traj._asdict().items()},
+        )
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# The texts' neuron
+# --------------------------------------------------------------------------------------
+
+
+def test_texts_numbers(texts_runs):
+    s, _ = texts_runs["quadratic"]
+    np.testing.assert_array_equal(np.round(s["output_initial"], 2), [0.82, 0.98])
+    np.testing.assert_array_equal(np.round(s["output_final"], 2), [0.09, 0.20])
+    s_bce, _ = texts_runs["bce"]
+    np.testing.assert_array_equal(s_bce["output_initial"], s["output_initial"])
+    # Cross-entropy has no σ' factor: the w = b = 2 run is no longer held back.
+    assert s_bce["output_final"][1] < 0.05 < s["output_final"][1]
+
+
+@pytest.mark.parametrize("loss", ["quadratic", "bce"])
+@pytest.mark.parametrize("which", [0, 1], ids=["w0.6_b0.9", "w2_b2"])
+def test_float64_run_equals_numpy_loop(texts_runs, loss, which):
+    s, traj = texts_runs[loss]
+    s = {k: v[which] for k, v in s.items()}
+    traj = {k: v[which] for k, v in traj.items()}
+    w0, b0 = TEXTS_INITS[which]
+    z, a, cost, gw, gb, w_T, b_T = np_neuron(w0, b0, loss)
+    assert traj["output"].dtype == np.float64 and traj["output"].shape == (STEPS + 1,)
+    tol = dict(rtol=1e-12, atol=0)
+    np.testing.assert_allclose(traj["output"], a, **tol)
+    np.testing.assert_allclose(traj["logit"], z, **tol)
+    np.testing.assert_allclose(traj["loss"], cost, **tol)
+    np.testing.assert_allclose(traj["grad_w"], gw, **tol)
+    np.testing.assert_allclose(traj["grad_b"], gb, **tol)
+    np.testing.assert_allclose(traj["grad_norm"], np.hypot(gw, gb), **tol)
+    # SGD: θ_T = θ_0 − η Σ_{t<T} g_t, from the engine's own recorded gradients.
+    w_engine = w0 - ETA * np.sum(traj["grad_w"][:-1])
+    b_engine = b0 - ETA * np.sum(traj["grad_b"][:-1])
+    np.testing.assert_allclose([w_engine, b_engine], [w_T, b_T], rtol=1e-12)
+    np.testing.assert_allclose(w_engine + b_engine, traj["logit"][-1], rtol=1e-12)
+    np.testing.assert_allclose(s["output_initial"], a[0], **tol)
+    np.testing.assert_allclose(s["output_final"], a[-1], **tol)
+    np.testing.assert_allclose(s["loss_initial"], cost[0], **tol)
+    np.testing.assert_allclose(s["loss_final"], cost[-1], **tol)
+    np.testing.assert_allclose(s["loss_min"], cost.min(), **tol)
+    np.testing.assert_allclose(s["error_final"], abs(a[-1]), **tol)
+
+
+@pytest.mark.parametrize("loss", ["quadratic", "bce"])
+def test_engine_gradients_are_the_closed_forms(texts_runs, loss):
+    """dC/dw = (a − y) σ'(z) x for ½(a − y)², (a − y) x for cross-entropy (x = 1, y = 0)."""
+    _, traj = texts_runs[loss]
+    a, z = traj["output"], traj["logit"]
+    sigma_prime = np_sigmoid(z) * (1 - np_sigmoid(z))
+    expected = (a - 0.0) * sigma_prime if loss == "quadratic" else (a - 0.0)
+    np.testing.assert_allclose(traj["grad_w"], expected, rtol=1e-12)
+    np.testing.assert_allclose(traj["grad_b"], expected, rtol=1e-12)
+
+
+def test_saturated_start_has_the_small_gradient(texts_runs):
+    """Seed 002's explanation of the plateau: at w = b = 2, σ'(4) ≈ 0.018 shrinks the gradient."""
+    _, traj = texts_runs["quadratic"]
+    g_fast, g_slow = traj["grad_w"][:, 0]
+    np.testing.assert_allclose(g_slow, np_sigmoid(4.0) * np_sigmoid(4.0) * (1 - np_sigmoid(4.0)), rtol=1e-12)
+    assert g_slow < g_fast / 7
+
+
+POINTS = [  # (w, b, x, y): ordinary, saturated on both sides, target 1, negative input
+    (0.6, 0.9, 1.0, 0.0),
+    (2.0, 2.0, 1.0, 0.0),
+    (-3.0, 0.5, 2.0, 1.0),
+    (4.0, 4.0, 1.0, 1.0),
+    (-5.0, -4.0, 1.0, 0.0),
+    (0.3, -0.2, -1.7, 0.25),
+]
+
+
+@pytest.mark.parametrize("loss", ["quadratic", "bce"])
+def test_registry_gradients_are_the_closed_forms(loss):
+    fn = losses.get_loss(loss)
+
+    def cost(w, b, x, y):
+        z = (w * x + b).reshape(1, 1)
+        prediction = z if fn.input == "logits" else jax.nn.sigmoid(z)
+        return fn.fn(prediction, y.reshape(1, 1))
+
+    grad = jax.jit(jax.vmap(jax.grad(cost, argnums=(0, 1))))
+    w, b, x, y = (np.asarray(c, np.float64) for c in zip(*POINTS))
+    gw, gb = (np.asarray(g) for g in grad(w, b, x, y))
+    z = w * x + b
+    a = np_sigmoid(z)
+    delta = (a - y) * a * (1 - a) if loss == "quadratic" else (a - y)
+    np.testing.assert_allclose(gw, delta * x, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(gb, delta, rtol=1e-12, atol=1e-300)
+    assert np.all(np.isfinite(gw)) and np.all(np.isfinite(gb))
+
+
+def test_one_sided_cross_entropy_gradient_is_zero_for_target_zero():
+    fn = losses.get_loss("ce_one_sided").fn
+    g = jax.grad(lambda w: fn(jax.nn.sigmoid(jnp.full((1, 1), w * 1.0 + 0.9)), jnp.zeros((1, 1))))(0.6)
+    assert float(g) == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# The function itself
+# --------------------------------------------------------------------------------------
+
+
+def test_jit_equals_eager():
+    """``make_train(cfg)(run, data)`` gives the same numbers with and without ``jax.jit``."""
+    cfg = train.TrainConfig(model=models.ModelConfig(), loss="quadratic", dtype="float32", steps=10, record_every=5)
+    data = single(dtype=np.float32)
+    run = jax.tree_util.tree_map(lambda v: v[0], runs(np.float32, init_w=2.0, init_b=2.0, learning_rate=0.15))
+    fn = train.make_train(cfg)
+    eager_summary, eager_traj = fn(run, data)
+    jit_summary, jit_traj = jax.jit(fn)(run, data)
+    for name in train.Summary._fields:
+        e, j = np.asarray(getattr(eager_summary, name)), np.asarray(getattr(jit_summary, name))
+        assert e.dtype == j.dtype, name
+        np.testing.assert_allclose(e, j, rtol=1e-6, err_msg=name)
+    for name in metrics.Observation._fields:
+        np.testing.assert_allclose(
+            np.asarray(getattr(eager_traj, name)), np.asarray(getattr(jit_traj, name)), rtol=1e-6, err_msg=name
+        )
+    assert np.asarray(jit_traj.loss).shape == (10 // 5 + 1,)
+
+
+def test_float32_runs_stay_float32_with_x64_enabled(texts_runs):
+    cfg = train.TrainConfig(model=models.ModelConfig(), loss="bce", dtype="float32", steps=4, record_every=2)
+    fn = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))
+    summary, traj = fn(runs(np.float32, init_w=[0.6, 2.0], init_b=[0.9, 2.0], learning_rate=ETA), single(dtype=np.float32))
+    ints = {"steps_to_target", "zero_grad_steps", "tiny_grad_steps", "longest_plateau", "first_nonfinite"}
+    for name, value in summary._asdict().items():
+        if name in ints:
+            assert value.dtype == jnp.int32, name
+        elif name == "outcome":
+            assert value.dtype == jnp.int8
+        elif name == "born_dead":
+            assert value.dtype == jnp.bool_
+        else:
+            assert value.dtype == jnp.float32, name
+    for name, value in traj._asdict().items():
+        if name not in ("grad_is_zero", "finite"):
+            assert value.dtype == jnp.float32, name
+    # Close to the float64 run of the same neuron for these 4 steps.
+    f64, _ = texts_runs["bce"]
+    _, a, *_ = np_neuron(0.6, 0.9, "bce", steps=4)
+    np.testing.assert_allclose(np.asarray(summary.output_final)[0], a[-1], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(summary.output_initial), f64["output_initial"], rtol=1e-6)
+
+
+def test_target_field_replaces_the_data_targets():
+    """``run.target`` (finite) replaces y; NaN keeps the data's."""
+    cfg = train.TrainConfig(model=models.ModelConfig(), loss="quadratic", dtype="float64", steps=1)
+    fn = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))
+    s, _ = fn(runs(init_w=0.6, init_b=0.9, learning_rate=ETA, target=[np.nan, 1.0]), single(y=0.0))
+    a0 = np_sigmoid(1.5)
+    np.testing.assert_allclose(np.asarray(s.loss_initial), [0.5 * a0**2, 0.5 * (a0 - 1) ** 2], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"steps": 0}, "steps"),
+        ({"steps": 10, "record_every": 3}, "record_every"),
+        ({"record_every": -1}, "record_every"),
+        ({"dtype": "float8"}, "dtype"),
+        ({"estimator": "magic"}, "estimator"),
+        ({"init_mode": "random"}, "init mode"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"score_samples": 1}, "score_samples"),
+    ],
+)
+def test_train_config_validation(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train.TrainConfig(model=models.ModelConfig(), **kwargs)
+
+
+def test_score_function_needs_an_output_loss():
+    cfg = train.TrainConfig(model=models.ModelConfig(), loss="bce", estimator="score_function")
+    with pytest.raises(ValueError, match="score_function"):
+        train.make_train(cfg)
+
+
+def test_explicit_init_is_for_neurons_only():
+    mc = models.ModelConfig(kind="mlp", n_inputs=2, depth=1, width=3)
+    with pytest.raises(ValueError, match="neuron"):
+        models.init_explicit(mc, 1.0, 0.0, jnp.float32)

@@ -35,6 +35,11 @@ def _np_sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def _jit_cases(fn, cases):
+    """Evaluate ``fn(*case)`` for every case inside ONE ``jax.jit`` (one compilation)."""
+    return jax.jit(lambda cases: [fn(*c) for c in cases])(cases)
+
+
 def _data(n=24, k=1, seed=0):
     rng = np.random.default_rng(seed)
     z = rng.normal(scale=2.0, size=(n, k))
@@ -110,21 +115,18 @@ def _inputs(kind, seed=0):
     return z, y
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
-def test_elementwise_values_and_gradients(name, dtype):
+def test_elementwise_values_and_gradients(name):
     fn, ref, dref, kind = ELEMENTWISE[name]
     p, t = _inputs(kind)
-    p = p.astype(dtype)
-    t = t.astype(dtype)
-    p64, t64 = p.astype(np.float64), t.astype(np.float64)
-    out = jax.jit(fn)(p, t)
-    assert out.dtype == dtype and out.shape == p.shape
-    np.testing.assert_allclose(out, ref(p64, t64), **TOL[dtype])
-    grad = jax.jit(jax.grad(lambda p, t: jnp.sum(fn(p, t))))(p, t)
-    assert grad.dtype == dtype
-    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else TOL[dtype]  # 1/a amplifies
-    np.testing.assert_allclose(grad, dref(p64, t64), **tol)
+    cases = [(p.astype(dt), t.astype(dt)) for dt in DTYPES]
+    results = _jit_cases(lambda p, t: (fn(p, t), jax.grad(lambda p: jnp.sum(fn(p, t)))(p)), cases)
+    for dtype, (pc, tc), (out, grad) in zip(DTYPES, cases, results):
+        p64, t64 = pc.astype(np.float64), tc.astype(np.float64)
+        assert out.dtype == dtype and out.shape == p.shape and grad.dtype == dtype
+        np.testing.assert_allclose(out, ref(p64, t64), **TOL[dtype])
+        tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else TOL[dtype]  # 1/a amplifies
+        np.testing.assert_allclose(grad, dref(p64, t64), **tol)
 
 
 def test_quadratic_is_half_squared_error_and_huber_delta():
@@ -142,38 +144,42 @@ def test_quadratic_is_half_squared_error_and_huber_delta():
 # ---------------------------------------------------------------------------------------
 
 
+def _pair(ours, theirs, p, t):
+    gsum = lambda f: jax.grad(lambda p: jnp.sum(f(p, t)))(p)  # noqa: E731
+    return ours(p, t), theirs(p, t), gsum(ours), gsum(theirs)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_against_optax(dtype):
     z, a, y = _data(n=40, k=1, seed=3)
     z, a, y = z.astype(dtype), a.astype(dtype), y.astype(dtype)
-    tol = TOL[dtype]
-    j = jax.jit
-    np.testing.assert_allclose(
-        j(L.binary_cross_entropy_logits)(z, y), optax.losses.sigmoid_binary_cross_entropy(z, y), **tol
-    )
-    np.testing.assert_allclose(j(L.squared_error)(a, y), optax.losses.squared_error(a, y), **tol)
-    np.testing.assert_allclose(j(L.quadratic)(a, y), optax.losses.l2_loss(a, y), **tol)
-    np.testing.assert_allclose(j(L.hinge)(z, 2 * y - 1), optax.losses.hinge_loss(z, 2 * y - 1), **tol)
-    for delta in [1.0, 0.5, 2.0]:
-        np.testing.assert_allclose(
-            j(lambda p, t: L.huber(p, t, delta=delta))(z, y),
-            optax.losses.huber_loss(z, y, delta=delta),
-            **tol,
-        )
     zk, _, yk = _data(n=40, k=5, seed=4)
     zk, yk = zk.astype(dtype), yk.astype(dtype)
-    np.testing.assert_allclose(
-        j(L.softmax_cross_entropy)(zk, yk), optax.losses.softmax_cross_entropy(zk, yk), **tol
-    )
-    # gradients too
-    for ours, theirs, p, t in [
-        (L.binary_cross_entropy_logits, optax.losses.sigmoid_binary_cross_entropy, z, y),
-        (L.softmax_cross_entropy, optax.losses.softmax_cross_entropy, zk, yk),
-        (L.huber, optax.losses.huber_loss, z, y),
-    ]:
-        g1 = j(jax.grad(lambda p: jnp.sum(ours(p, t))))(p)
-        g2 = jax.grad(lambda p: jnp.sum(theirs(p, t)))(p)
-        np.testing.assert_allclose(g1, g2, **tol)
+    ol = optax.losses
+    cases = {
+        "bce": (L.binary_cross_entropy_logits, ol.sigmoid_binary_cross_entropy, z, y),
+        "squared_error": (L.squared_error, ol.squared_error, a, y),
+        "l2_loss": (L.quadratic, ol.l2_loss, a, y),
+        "hinge": (L.hinge, ol.hinge_loss, z, 2 * y - 1),
+        "softmax_ce": (L.softmax_cross_entropy, ol.softmax_cross_entropy, zk, yk),
+    }
+    for delta in [1.0, 0.5, 2.0]:
+        cases[f"huber{delta}"] = (
+            lambda p, t, d=delta: L.huber(p, t, delta=d),
+            lambda p, t, d=delta: ol.huber_loss(p, t, delta=d),
+            z,
+            y,
+        )
+
+    @jax.jit
+    def run(arrays):
+        return {k: _pair(c[0], c[1], *arrays[k]) for k, c in cases.items()}
+
+    res = run({k: (c[2], c[3]) for k, c in cases.items()})
+    for key, (v_ours, v_optax, g_ours, g_optax) in res.items():
+        assert v_ours.dtype == dtype, key
+        np.testing.assert_allclose(v_ours, v_optax, **TOL[dtype], err_msg=key)
+        np.testing.assert_allclose(g_ours, g_optax, **TOL[dtype], err_msg=key)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -286,19 +292,21 @@ REGISTRY_ELEMENTWISE = {
 }
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("name", sorted(REGISTRY_ELEMENTWISE))
-def test_registry_reduction(name, k, dtype):
+def test_registry_reduction(name):
     kind, ref = REGISTRY_ELEMENTWISE[name]
     loss = get_loss(name)
     assert loss.input == ("logits" if name in {"bce", "hinge", "squared_hinge"} else "output")
-    z, a, y = _data(n=20, k=k, seed=7)
-    p = (z if kind == "logits" else a).astype(dtype)
-    y = y.astype(dtype)
-    out = jax.jit(loss.fn)(p, y)
-    assert out.shape == () and out.dtype == dtype
-    np.testing.assert_allclose(out, ref(p.astype(np.float64), y.astype(np.float64)).sum(1).mean(), **TOL[dtype])
+    cases, meta = [], []
+    for k in [1, 3]:
+        z, a, y = _data(n=20, k=k, seed=7)
+        for dtype in DTYPES:
+            cases.append(((z if kind == "logits" else a).astype(dtype), y.astype(dtype)))
+            meta.append(dtype)
+    for dtype, (p, y), out in zip(meta, cases, _jit_cases(loss.fn, cases)):
+        assert out.shape == () and out.dtype == dtype
+        expected = ref(p.astype(np.float64), y.astype(np.float64)).sum(1).mean()
+        np.testing.assert_allclose(out, expected, **TOL[dtype])
 
 
 def test_quadratic_single_sample_is_seed_002():
@@ -340,28 +348,31 @@ def _np_counts(a, y):
     return (p * y).sum(), (p * (1 - y)).sum(), ((1 - p) * y).sum(), p
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k", [1, 4])
-def test_hard_objectives(k, dtype):
-    _, a, y = _data(n=50, k=k, seed=11)
-    if k > 1:
-        a = a / a.sum(1, keepdims=True)
-    a, y = a.astype(dtype), y.astype(dtype)
-    tp, fp, fn, p = _np_counts(a.astype(np.float64), y.astype(np.float64))
-    if k == 1:
-        acc = np.mean(p == y)
-    else:
-        acc = np.mean(a.argmax(1) == y.argmax(1))
-    f1 = 2 * tp / (2 * tp + fp + fn)
-    iou = tp / (tp + fp + fn)
-    for name, expected in [("zero_one", 1 - acc), ("one_minus_f1", 1 - f1), ("one_minus_iou", 1 - iou)]:
-        loss = get_loss(name)
-        assert loss.input == "output"
-        out = jax.jit(loss.fn)(a, y)
-        assert out.dtype == dtype
-        np.testing.assert_allclose(out, expected, rtol=1e-6)
-        g = jax.jit(jax.grad(loss.fn))(a, y)
-        np.testing.assert_array_equal(g, 0.0)  # zero gradient everywhere
+def test_hard_objectives():
+    cases, expected = [], []
+    for k in [1, 4]:
+        _, a, y = _data(n=50, k=k, seed=11)
+        if k > 1:
+            a = a / a.sum(1, keepdims=True)
+        tp, fp, fn, p = _np_counts(a, y)
+        acc = np.mean(p == y) if k == 1 else np.mean(a.argmax(1) == y.argmax(1))
+        f1 = 2 * tp / (2 * tp + fp + fn)
+        iou = tp / (tp + fp + fn)
+        for dtype in DTYPES:
+            cases.append((a.astype(dtype), y.astype(dtype)))
+            expected.append((dtype, {"zero_one": 1 - acc, "one_minus_f1": 1 - f1, "one_minus_iou": 1 - iou}))
+    names = ["zero_one", "one_minus_f1", "one_minus_iou"]
+    for name in names:
+        assert LOSSES[name].input == "output"
+    res = _jit_cases(
+        lambda a, y: {n: (LOSSES[n].fn(a, y), jax.grad(LOSSES[n].fn)(a, y)) for n in names}, cases
+    )
+    for (dtype, exp), r in zip(expected, res):
+        for name in names:
+            out, g = r[name]
+            assert out.dtype == dtype
+            np.testing.assert_allclose(out, exp[name], rtol=1e-6, err_msg=name)
+            np.testing.assert_array_equal(g, 0.0)  # zero gradient everywhere
 
 
 def test_hard_objectives_hand_cases():
@@ -398,23 +409,23 @@ def test_hard_counts_exact_in_low_precision():
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k", [1, 3])
-def test_soft_f1_iou(k, dtype):
-    _, a, y = _data(n=30, k=k, seed=13)
-    a, y = a.astype(dtype), y.astype(dtype)
-    a64, y64 = a.astype(np.float64), y.astype(np.float64)
-    I, S = (a64 * y64).sum(), a64.sum() + y64.sum()
-    U = S - I
-    out_f1 = jax.jit(get_loss("soft_f1").fn)(a, y)
-    out_iou = jax.jit(get_loss("soft_iou").fn)(a, y)
-    assert out_f1.dtype == dtype and out_iou.dtype == dtype
-    np.testing.assert_allclose(out_f1, 1 - 2 * I / S, **TOL[dtype])
-    np.testing.assert_allclose(out_iou, 1 - I / U, **TOL[dtype])
-    g_f1 = jax.jit(jax.grad(get_loss("soft_f1").fn))(a, y)
-    g_iou = jax.jit(jax.grad(get_loss("soft_iou").fn))(a, y)
-    np.testing.assert_allclose(g_f1, -2 * (y64 * S - I) / S**2, **TOL[dtype])
-    np.testing.assert_allclose(g_iou, -(y64 * U - I * (1 - y64)) / U**2, **TOL[dtype])
+def test_soft_f1_iou():
+    cases = []
+    for k in [1, 3]:
+        _, a, y = _data(n=30, k=k, seed=13)
+        cases += [(a.astype(dt), y.astype(dt)) for dt in DTYPES]
+    f1, iou = get_loss("soft_f1").fn, get_loss("soft_iou").fn
+    res = _jit_cases(lambda a, y: (f1(a, y), iou(a, y), jax.grad(f1)(a, y), jax.grad(iou)(a, y)), cases)
+    for (a, y), (out_f1, out_iou, g_f1, g_iou) in zip(cases, res):
+        dtype = a.dtype.type
+        a64, y64 = a.astype(np.float64), y.astype(np.float64)
+        I, S = (a64 * y64).sum(), a64.sum() + y64.sum()
+        U = S - I
+        assert out_f1.dtype == dtype and out_iou.dtype == dtype
+        np.testing.assert_allclose(out_f1, 1 - 2 * I / S, **TOL[dtype])
+        np.testing.assert_allclose(out_iou, 1 - I / U, **TOL[dtype])
+        np.testing.assert_allclose(g_f1, -2 * (y64 * S - I) / S**2, **TOL[dtype])
+        np.testing.assert_allclose(g_iou, -(y64 * U - I * (1 - y64)) / U**2, **TOL[dtype])
 
 
 def test_soft_matches_hard_on_hard_inputs():
@@ -459,20 +470,21 @@ def _fd_grad(f, x, eps=1e-6):
     return g
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("k", [1, 2])
-def test_lovasz_hinge_against_reference(k, dtype):
-    z, _, y = _data(n=20, k=k, seed=19)
-    z, y = z.astype(dtype), y.astype(dtype)
-    z64, y64 = z.astype(np.float64), y.astype(np.float64)
+def test_lovasz_hinge_against_reference():
     loss = get_loss("lovasz_hinge")
     assert loss.input == "logits"
-    out = jax.jit(loss.fn)(z, y)
-    assert out.dtype == dtype
-    np.testing.assert_allclose(out, np_lovasz_hinge_flat(z64, y64), **TOL[dtype])
-    g = jax.jit(jax.grad(loss.fn))(z, y)
-    g_fd = _fd_grad(lambda x: np_lovasz_hinge_flat(x, y64), z64)
-    np.testing.assert_allclose(g, g_fd, rtol=1e-5 if dtype == np.float32 else 1e-6, atol=1e-6)
+    cases = []
+    for k in [1, 2]:
+        z, _, y = _data(n=20, k=k, seed=19)
+        cases += [(z.astype(dt), y.astype(dt)) for dt in DTYPES]
+    res = _jit_cases(lambda z, y: (loss.fn(z, y), jax.grad(loss.fn)(z, y)), cases)
+    for (z, y), (out, g) in zip(cases, res):
+        dtype = z.dtype.type
+        z64, y64 = z.astype(np.float64), y.astype(np.float64)
+        assert out.dtype == dtype and g.dtype == dtype
+        np.testing.assert_allclose(out, np_lovasz_hinge_flat(z64, y64), **TOL[dtype])
+        g_fd = _fd_grad(lambda x: np_lovasz_hinge_flat(x, y64), z64)
+        np.testing.assert_allclose(g, g_fd, rtol=1e-5 if dtype == np.float32 else 1e-6, atol=1e-6)
 
 
 def test_lovasz_hinge_equals_jaccard_loss_on_indicator_errors():
@@ -513,35 +525,60 @@ def _away_from_kinks(name):
     return (z if LOSSES[name].input == "logits" or name == "huber" else a), y
 
 
-@pytest.mark.parametrize("name", DIFFERENTIABLE)
-def test_check_grads_registry(name):
-    p, y = _away_from_kinks(name)
-    f = jax.jit(lambda p: LOSSES[name].fn(p, y))
-    order = 1 if name == "lovasz_hinge" else 2
-    check_grads(f, (jnp.asarray(p),), order=order, modes=["fwd", "rev"], eps=1e-6)
+def test_check_grads_registry():
+    """check_grads (fwd and rev) on every differentiable registry loss at once, order 1, and
+    order 2 on a representative few; on failure the losses are re-checked one by one to name
+    the culprit."""
+    points = {name: _away_from_kinks(name) for name in DIFFERENTIABLE}
+    # second order only for a representative few: it compiles many nested transforms
+    order2 = ["quadratic", "bce", "soft_iou"]
+
+    def check(names, order):
+        ys = {n: points[n][1] for n in names}
+        f = jax.jit(lambda ps: {n: LOSSES[n].fn(ps[n], ys[n]) for n in names})
+        check_grads(f, ({n: jnp.asarray(points[n][0]) for n in names},), order=order,
+                    modes=["fwd", "rev"], eps=1e-6)
+
+    for names, order in [(order2, 2), (DIFFERENTIABLE, 1)]:
+        try:
+            check(names, order)
+        except AssertionError:
+            for n in names:
+                try:
+                    check([n], order)
+                except AssertionError as err:
+                    raise AssertionError(f"check_grads failed for {n!r} (order {order})") from err
+            raise
 
 
-@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64])
+LOW_DTYPES = [jnp.float16, jnp.bfloat16]
+
+
 @pytest.mark.parametrize("name", sorted(LOSSES))
-def test_dtype_jit_vmap_grad(name, dtype):
+def test_low_precision_and_vmap(name):
+    """float16/bfloat16 value and grad keep the dtype and stay close to float64; vmap over a
+    leading axis of runs equals separate calls. (float32/float64 dtypes: the tests above.)"""
     loss = LOSSES[name]
     k = 3 if name == "softmax_ce" else 1
     z, a, y = _data(n=12, k=k, seed=31)
-    p = jnp.asarray(z if loss.input == "logits" else np.clip(a, 0.05, 0.95), dtype)
-    y = jnp.asarray(y, jnp.float32)  # targets of another dtype are cast to the prediction dtype
-    ps = jnp.stack([p, p[::-1]])
-    ys = jnp.stack([y, y[::-1]])
+    p0 = z if loss.input == "logits" else np.clip(a, 0.05, 0.95)
+    y32 = jnp.asarray(y, jnp.float32)  # targets of another dtype are cast to the prediction dtype
+    ps = jnp.asarray(np.stack([p0, p0[::-1]]), jnp.float32)
+    ys = jnp.stack([y32, y32[::-1]])
 
-    @jax.jit
-    def run(p, y, ps, ys):
-        return loss.fn(p, y), jax.grad(loss.fn)(p, y), jax.vmap(loss.fn)(ps, ys)
+    @jax.jit  # one compilation for everything
+    def run(lows, p64, y64, ps, ys):
+        low = [(loss.fn(p, y32), jax.grad(loss.fn)(p, y32)) for p in lows]
+        return low, loss.fn(p64, y64), jax.vmap(loss.fn)(ps, ys), loss.fn(ps[1], ys[1])
 
-    out, g, vm = run(p, y, ps, ys)
-    assert out.shape == () and out.dtype == dtype and bool(jnp.isfinite(out))
-    assert g.dtype == dtype and g.shape == p.shape and bool(jnp.all(jnp.isfinite(g)))
-    # vmap over a leading axis of runs equals separate calls (same shapes: no recompilation)
-    out1 = run(ps[1], ys[1], ps, ys)[0]
-    np.testing.assert_array_equal(np.asarray(vm, np.float64), np.asarray([out, out1], np.float64))
+    low, ref, vm, out1 = run([jnp.asarray(p0, dt) for dt in LOW_DTYPES], p0, y, ps, ys)
+    for dtype, (out, g) in zip(LOW_DTYPES, low):
+        assert out.shape == () and out.dtype == dtype and bool(jnp.isfinite(out))
+        assert g.dtype == dtype and g.shape == p0.shape and bool(jnp.all(jnp.isfinite(g)))
+        np.testing.assert_allclose(float(out), float(ref), rtol=5e-2, atol=2e-2)
+    assert vm.dtype == jnp.float32 and vm.shape == (2,)
+    np.testing.assert_allclose(vm[1], out1, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(vm[0], float(ref), rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------

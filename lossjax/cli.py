@@ -68,8 +68,31 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def catalogue_markdown() -> str:
+    """The loss and activation catalogue as Markdown tables (``lossjax list --markdown``)."""
+    from lossjax import activations, losses, train
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    out = ["| loss | input | formula and gradient | where the gradient vanishes |", "| --- | --- | --- | --- |"]
+    out += [f"| `{n}` | {l.input} | {cell(l.description)} | {cell(l.zero_grad)} |" for n, l in losses.LOSSES.items()]
+    out += ["", "| activation | description | max f' | flat region (f' = 0 or tiny) |", "| --- | --- | --- | --- |"]
+    out += [
+        f"| `{n}` | {cell(a.description)} | {a.max_slope:.4g} | {cell(a.flat_region)} |"
+        for n, a in activations.ACTIVATIONS.items()
+    ]
+    out += ["", "| gradient estimator | what it does |", "| --- | --- |"]
+    out += [f"| `{n}` | {cell(d)} |" for n, d in train.ESTIMATORS.items()]
+    return "\n".join(out) + "\n"
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from lossjax import activations, datasets, losses, models, optimizers, reports, sweep, train
+
+    if args.markdown:
+        print(catalogue_markdown(), end="")
+        return 0
 
     def section(title: str, rows) -> None:
         print(f"\n{title}")
@@ -133,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("list", help="print the available losses, activations, optimisers, datasets, init schemes")
     p.add_argument("-v", "--verbose", action="store_true", help="also print every sweep-file key")
+    p.add_argument("--markdown", action="store_true", help="print the loss/activation catalogue as Markdown tables")
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("bench", help="benchmark against numpy and PyTorch (see `lossjax bench -h`)", add_help=False)
     p.add_argument("bench_args", nargs=argparse.REMAINDER)

@@ -630,7 +630,9 @@ def report_pwc(ds: xr.Dataset, folder: Path) -> list[Path]:
                "the initial pre-activation z (averaged over targets and learning rates), one band per sharp; dotted lines "
                "mark the junctures 0.25, 0.5, 0.75, where the slope is ~0. Right: the same against the initial output's "
                "distance to the nearest juncture value (binned). The sharper the steps, the wider the flat regions and "
-               "the more runs stall; runs that start on a flat stall, runs that start on a riser move.")
+               "the more runs stall; runs that start on a flat stall, runs that start on a riser move. Outside (0, 1) the "
+               "neuron is exactly 0 or 1 with zero slope by construction (every sharp stalls there when the target is on "
+               "the other side); those outputs are 0.25 from a juncture and fall outside the right panel's bins.")
     header = ["sharp", "stall rate (all runs)"]
     if extra:
         header += [" ".join(f"{k}={v:g}" for k, v in c.items()) for c in _group_values(ds, extra)]

@@ -148,7 +148,8 @@ def huber(a: jax.Array, y: jax.Array, *, delta: float = 1.0) -> jax.Array:
 def binary_cross_entropy_logits(z: jax.Array, y: jax.Array) -> jax.Array:
     """Numerically stable binary cross-entropy on logits.
 
-    ``−[y log σ(z) + (1 − y) log(1 − σ(z))] = max(z, 0) − z·y + log(1 + e^{−|z|})``.
+    ``−[y log σ(z) + (1 − y) log(1 − σ(z))] = y·softplus(−z) + (1 − y)·softplus(z)``
+    ``= max(z, 0) − z·y + log(1 + e^{−|z|})``.
 
     Gradient: ``∂/∂z = σ(z) − y``: no ``σ'`` factor (seed 002), never underflows to 0 when
     the prediction is wrong, however saturated.
@@ -158,7 +159,12 @@ def binary_cross_entropy_logits(z: jax.Array, y: jax.Array) -> jax.Array:
       Elementwise loss; equal to ``optax.sigmoid_binary_cross_entropy(z, y)``.
     """
     z, y = _check("binary_cross_entropy_logits", z, y)
-    return jnp.maximum(z, 0.0) - z * y + jnp.log1p(jnp.exp(-jnp.abs(z)))
+    # Written with softplus (= logaddexp(., 0)), whose derivative is exactly sigma: the
+    # max(z,0) + log1p(exp(-|z|)) form has the same value but jax's subgradients of max and
+    # abs at z = 0 cancel, giving dL/dz = -y instead of 0.5 - y there. Two softplus terms
+    # (rather than softplus(z) - z*y) also keep the tiny loss of a confident correct
+    # prediction (e^{-|z|}) instead of cancelling it to 0.
+    return y * jax.nn.softplus(-z) + (1.0 - y) * jax.nn.softplus(z)
 
 
 def binary_cross_entropy_guarded(a: jax.Array, y: jax.Array) -> jax.Array:
@@ -509,7 +515,7 @@ LOSSES: dict[str, Loss] = {
         "bce",
         _per_sample("bce", binary_cross_entropy_logits),
         "logits",
-        "binary cross-entropy on logits, stable: max(z,0) - z y + log1p(exp(-|z|)), dL/dz = sigma(z)-y",
+        "binary cross-entropy on logits, stable: y softplus(-z) + (1-y) softplus(z), dL/dz = sigma(z)-y",
         "only as sigma(z) -> y (never for a wrong prediction)",
     ),
     "bce_guarded": Loss(
@@ -611,7 +617,9 @@ def get_loss(spec: str) -> Loss:
       spec: e.g. ``"bce"``, ``"huber"``, ``"huber:delta=0.5"``.
 
     Returns:
-      The :class:`Loss`; ``name`` is the canonical spec (default parameters dropped).
+      The :class:`Loss`; ``name`` is the spec in canonical form (parameters as given, even at
+      their default, numbers without a trailing ``.0``, no whitespace), so
+      ``get_loss(loss.name)`` round-trips.
 
     Raises:
       ValueError: unknown name or unknown/malformed/out-of-range parameter; the message
@@ -644,4 +652,6 @@ def get_loss(spec: str) -> Loss:
                 ) from None
             if not math.isfinite(params[key]):
                 raise ValueError(f"parameter {key!r} in spec {spec!r} must be finite, got {value!r}")
-    return factory(**{**defaults, **params})
+    loss = factory(**{**defaults, **params})
+    canonical = name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in params.items()) if params else "")
+    return loss._replace(name=canonical)

@@ -194,6 +194,19 @@ def test_softmax_cross_entropy_numpy(dtype):
     np.testing.assert_allclose(g, sm - y, **TOL[dtype])
 
 
+def test_bce_logits_gradient_at_zero_and_tiny_losses():
+    # d/dz at z = 0 is sigma(0) - y = 0.5 - y (a max/abs formulation gives -y there)
+    z = jnp.zeros(2)
+    y = jnp.array([0.0, 1.0])
+    g = jax.jit(jax.grad(lambda z: jnp.sum(L.binary_cross_entropy_logits(z, y))))(z)
+    np.testing.assert_array_equal(g, [0.5, -0.5])
+    np.testing.assert_allclose(L.binary_cross_entropy_logits(z, y), [math.log(2)] * 2, rtol=1e-12)
+    # confident and correct: the loss is e^{-|z|} (to first order), not cancelled to 0
+    z = np.array([30.0, -30.0], np.float32)
+    y = np.array([1.0, 0.0], np.float32)
+    np.testing.assert_allclose(jax.jit(L.binary_cross_entropy_logits)(z, y), [math.exp(-30)] * 2, rtol=1e-5)
+
+
 def test_bce_logits_is_stable_for_huge_logits():
     z = np.array([-1e4, -100.0, 100.0, 1e4], np.float32)
     y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)

@@ -231,14 +231,16 @@ def hinge(score: jax.Array, t: jax.Array) -> jax.Array:
     """Hinge loss ``max(0, 1 − t·score)`` with labels ``t ∈ {−1, +1}`` (seed 003).
 
     Gradient: ``∂/∂score = −t`` where ``t·score < 1``, else 0.
-    Zero gradient: past the margin, ``t·score ≥ 1`` (at the kink jax takes 0): correctly
-    classified samples with margin stop contributing.
+    Zero gradient: from the margin on, ``t·score ≥ 1``: correctly classified samples with
+    margin stop contributing. Written with ``jax.nn.relu``, whose derivative at 0 is 0, so
+    the gradient is 0 at ``t·score = 1`` exactly (``jnp.maximum``, as in optax, would split
+    it and give ``−t/2`` there).
 
     Returns:
-      Elementwise loss; equal to ``optax.hinge_loss(score, t)``.
+      Elementwise loss; equal in value to ``optax.hinge_loss(score, t)``.
     """
     score, t = _check("hinge", score, t)
-    return jnp.maximum(0.0, 1.0 - t * score)
+    return jax.nn.relu(1.0 - t * score)
 
 
 def squared_hinge(score: jax.Array, t: jax.Array) -> jax.Array:
@@ -248,7 +250,7 @@ def squared_hinge(score: jax.Array, t: jax.Array) -> jax.Array:
     Zero gradient: ``t·score ≥ 1``.
     """
     score, t = _check("squared_hinge", score, t)
-    return jnp.square(jnp.maximum(0.0, 1.0 - t * score))
+    return jnp.square(jax.nn.relu(1.0 - t * score))
 
 
 # --------------------------------------------------------------------------------------

@@ -207,6 +207,15 @@ def test_bce_logits_gradient_at_zero_and_tiny_losses():
     np.testing.assert_allclose(jax.jit(L.binary_cross_entropy_logits)(z, y), [math.exp(-30)] * 2, rtol=1e-5)
 
 
+def test_hinge_gradient_is_zero_from_the_margin_on():
+    s = jnp.array([1.0, -1.0, 0.999, 2.0])
+    t = jnp.array([1.0, -1.0, 1.0, 1.0])
+    for fn in (L.hinge, L.squared_hinge):
+        g = jax.jit(jax.grad(lambda s: jnp.sum(fn(s, t))))(s)
+        np.testing.assert_array_equal(np.asarray(g)[[0, 1, 3]], 0.0)
+        assert float(g[2]) < 0
+
+
 def test_bce_logits_is_stable_for_huge_logits():
     z = np.array([-1e4, -100.0, 100.0, 1e4], np.float32)
     y = np.array([1.0, 0.0, 1.0, 0.0], np.float32)

@@ -1,0 +1,277 @@
+"""Tests for lossjax.runner: the vmapped, chunked, sharded grid equals each run trained alone.
+
+The reference for every run of a grid is ``make_train(cfg)(run, data)`` called on that run
+alone (jitted for every run, and without jit for a few). The grid is then run whole, in
+chunks of 3 with a padded last chunk, on one device and sharded over the 4 host CPU devices
+that tests/conftest.py provides; all must agree to float32 rounding. Finally the number of
+XLA compilations is counted: a grid of learning rates and initialisations is one program
+per static combination.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lossjax import runner, sweep as sweep_lib, train
+
+SWEEP = {
+    "name": "grid",
+    "model": {"kind": "neuron", "activation": "sigmoid"},
+    "data": {"dataset": "single", "params": {"x": 1.0, "y": 0.0}},
+    "train": {
+        "steps": 20,
+        "loss": "quadratic",
+        "dtype": "float32",
+        "learning_rate": [0.05, 0.15, 0.5, 2.0, 8.0],
+    },
+    "init": {"points": [[0.6, 0.9], [2.0, 2.0]]},
+}
+N_RUNS = 10
+
+MLP_SWEEP = {
+    "name": "mlp-grid",
+    "model": {"kind": "mlp", "depth": 1, "width": 4, "hidden_activation": "tanh", "activation": "sigmoid"},
+    "data": {"dataset": "xor"},
+    "train": {"steps": 10, "loss": "bce", "dtype": "float32", "learning_rate": [0.1, 1.0], "seed": {"num": 3}},
+    "init": {"scheme": "he", "bias_std": 0.1},
+}
+
+TOL = dict(rtol=2e-6, atol=1e-7)  # float32 rounding
+
+
+@contextlib.contextmanager
+def count_compilations():
+    """Collects the names of the functions XLA compiles inside the block."""
+    names: list[str] = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            names.append(kwargs.get("fun_name", "?"))
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield names
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+class Calls(list):
+    """The number of rows of each compiled call; ``.compiled``: the executables called."""
+
+    compiled: list
+
+
+@contextlib.contextmanager
+def chunk_calls():
+    """Records the number of rows each compiled call receives."""
+    sizes = Calls()
+    sizes.compiled = []
+    original = runner.Compiled.__call__
+
+    def spy(self, runs):
+        sizes.append(len(runs["seed"]))
+        sizes.compiled.append(self)
+        return original(self, runs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner.Compiled, "__call__", spy)
+        yield sizes
+
+
+def grid_rows(spec):
+    """(train config, the batched grid's RunInputs rows, data) of a one-combination sweep."""
+    sweep = sweep_lib.parse_sweep(spec)
+    (combo,) = sweep.static_combinations()
+    dataset = sweep.make_dataset()
+    cfg = sweep.train_config(combo, dataset.x_train.shape[1], dataset.y_train.shape[1])
+    grid = sweep_lib.batched_grid(sweep)
+    rows = []
+    for i in range(len(grid["seed"])):
+        rows.append(
+            train.RunInputs(
+                **{
+                    k: jnp.asarray(v[i], jnp.int32 if k in ("seed", "init_scheme") else cfg.metric_dtype)
+                    for k, v in grid.items()
+                }
+            )
+        )
+    return cfg, rows, runner.to_data(dataset, cfg.jnp_dtype)
+
+
+def flat(ds, name):
+    """A summary variable as (runs, ...) in the batched grid's C order."""
+    return ds[name].transpose("learning_rate", ...).values.reshape((N_RUNS,) + ds[name].shape[2:])
+
+
+def assert_same_results(a, b, **tol):
+    assert set(a.data_vars) == set(b.data_vars)
+    assert a.sizes == b.sizes
+    for name in a.data_vars:
+        assert a[name].dims == b[name].dims, name
+        assert a[name].dtype == b[name].dtype, name
+        np.testing.assert_allclose(a[name].values, b[name].values, err_msg=name, **(tol or TOL))
+    for name in a.coords:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures: one grid, run three ways
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_device():
+    """The grid in one chunk of 10 runs, one vmap, on one device."""
+    with chunk_calls() as calls:
+        ds = runner.run_sweep(SWEEP, devices=jax.devices()[:1])
+    return ds, calls
+
+
+@pytest.fixture(scope="module")
+def alone():
+    """Each run of the grid trained alone: ``jax.jit(make_train(cfg))(run, data)``."""
+    cfg, rows, data = grid_rows(SWEEP)
+    fn = jax.jit(train.make_train(cfg))
+    results = [jax.device_get(fn(run, data)) for run in rows]
+    return cfg, rows, data, fn, results
+
+
+# --------------------------------------------------------------------------------------
+# Equivalences
+# --------------------------------------------------------------------------------------
+
+
+def test_grid_layout_and_values_equal_runs_alone(one_device, alone):
+    ds, _ = one_device
+    cfg, rows, _, _, results = alone
+    assert ds.sizes["learning_rate"] == 5 and ds.sizes["init"] == 2
+    for i, (run, (summary, _)) in enumerate(zip(rows, results)):
+        # The i-th row of the C-ordered grid sits at (lr index, init index) = divmod(i, 2).
+        lr_i, init_i = divmod(i, 2)
+        cell = ds.isel(learning_rate=lr_i, init=init_i)
+        assert float(cell.learning_rate) == pytest.approx(float(run.learning_rate))
+        assert (float(cell.init_w), float(cell.init_b)) == pytest.approx((float(run.init_w), float(run.init_b)))
+        for name in train.Summary._fields:
+            expected = np.asarray(getattr(summary, name)).reshape(cell[name].shape)
+            np.testing.assert_allclose(cell[name].values, expected, err_msg=name, **TOL)
+
+
+def test_jitted_alone_equals_eager_alone(alone):
+    """The saturated start (w = b = 2, η = 0.15) without ``jax.jit``."""
+    cfg, rows, data, _, results = alone
+    eager_summary, _ = train.make_train(cfg)(rows[3], data)
+    summary, _ = results[3]
+    assert float(rows[3].init_w) == 2.0 and float(rows[3].learning_rate) == pytest.approx(0.15)
+    for name in train.Summary._fields:
+        np.testing.assert_allclose(
+            np.asarray(getattr(eager_summary, name)), np.asarray(getattr(summary, name)), err_msg=name, **TOL
+        )
+
+
+def test_chunked_equals_unchunked(one_device):
+    ds, calls = one_device
+    assert calls == [N_RUNS]
+    with chunk_calls() as chunk_sizes:
+        ds_chunked = runner.run_sweep(SWEEP, devices=jax.devices()[:1], chunk_size=3)
+    assert chunk_sizes == [3, 3, 3, 3]  # the last chunk holds 1 run and 2 rows of padding
+    assert_same_results(ds, ds_chunked)
+
+
+def test_sharded_in_blocks_equals_one_device(one_device):
+    """All 4 devices, each training its shard in ``lax.map`` blocks of 2 runs."""
+    ds, _ = one_device
+    assert len(jax.devices()) == 4, "tests/conftest.py should give 4 host CPU devices"
+    sweep = sweep_lib.parse_sweep(SWEEP)
+    cfg = sweep.train_config(sweep.static_combinations()[0], 1, 1)
+    per_run = runner.bytes_per_run(cfg, 1)
+    with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
+        mp.setattr(runner, "BLOCK_BYTES", 2 * per_run)
+        assert runner.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
+        ds_sharded = runner.run_sweep(SWEEP)
+    assert sizes == [16]  # 10 runs padded to 4 devices × 2 blocks × 2 runs
+    assert_same_results(ds, ds_sharded)
+    assert len(json.loads(ds_sharded.attrs["devices"])) == 4
+    assert len(json.loads(ds.attrs["devices"])) == 1
+
+
+def test_texts_numbers_in_the_float32_grid(one_device):
+    ds, _ = one_device
+    cell = ds.sel(learning_rate=0.15)
+    np.testing.assert_array_equal(np.round(cell.output_initial.values.astype(float), 2), [0.82, 0.98])
+    for j, (w, b) in enumerate([(0.6, 0.9), (2.0, 2.0)]):  # a numpy float64 loop, 20 steps
+        for _ in range(20):
+            a = 1 / (1 + np.exp(-(w + b)))
+            delta = a * a * (1 - a)  # (a − y) σ'(z), y = 0
+            w, b = w - 0.15 * delta, b - 0.15 * delta
+        assert cell.output_final.values[j] == pytest.approx(1 / (1 + np.exp(-(w + b))), rel=1e-5)
+    assert ds.loss_final.dtype == np.float32 and ds.steps_to_target.dtype == np.int32
+
+
+@pytest.fixture(scope="module")
+def mlp_results():
+    ds = runner.run_sweep(MLP_SWEEP)  # sharded over the 4 devices, padded from 6 to 8 runs
+    cfg, rows, data = grid_rows(MLP_SWEEP)
+    fn = jax.jit(train.make_train(cfg))
+    alone = [jax.device_get(fn(run, data)[0]) for run in rows]
+    return ds, alone
+
+
+def test_mlp_grid_equals_runs_alone(mlp_results):
+    ds, alone = mlp_results
+    assert ds.sizes == {"learning_rate": 2, "seed": 3, "layer": 2}
+    for i, summary in enumerate(alone):
+        cell = ds.isel(learning_rate=i // 3, seed=i % 3)
+        for name in train.Summary._fields:
+            np.testing.assert_allclose(
+                cell[name].values, np.asarray(getattr(summary, name)), rtol=2e-5, atol=1e-6, err_msg=name
+            )
+    # Different seeds really are different initialisations.
+    assert len(np.unique(ds.loss_initial.values.round(6))) == 3
+
+
+# --------------------------------------------------------------------------------------
+# Compilations
+# --------------------------------------------------------------------------------------
+
+
+def test_one_compilation_per_static_combination(one_device):
+    spec = copy.deepcopy(SWEEP)
+    spec["train"].update(loss=["quadratic", "bce"], steps=5, record_every=0,
+                         learning_rate={"start": 0.01, "stop": 10.0, "num": 7, "log": True})
+    spec["init"] = {"points": [[0.6, 0.9], [2.0, 2.0], [-1.0, 3.0], [0.0, 0.0]]}
+    seen = []
+    with count_compilations() as names:
+        ds = runner.run_sweep(spec, devices=jax.devices()[:1], on_combination=seen.append)
+    assert len(names) == 2, names  # 2 losses; 7 × 4 learning rates and inits batched inside each
+    assert [r.combo["loss"] for r in seen] == ["quadratic", "bce"]
+    assert all(r.compile_time_s > 0 for r in seen)
+    assert ds.sizes == {"loss": 2, "learning_rate": 7, "init": 4}
+
+
+def test_new_learning_rates_and_inits_do_not_recompile(one_device, alone):
+    """The runner's executable and the single-run jit take new batched values as they are."""
+    ds, calls = one_device
+    (compiled,) = calls.compiled
+    sweep = sweep_lib.parse_sweep(SWEEP)
+    grid = sweep_lib.batched_grid(sweep)
+    other = dict(grid, learning_rate=grid["learning_rate"][::-1] * 3.0, init_w=grid["init_w"] - 1.0,
+                 init_b=grid["init_b"] + 0.5)
+    cfg, rows, data, fn, _ = alone
+    with count_compilations() as names:
+        summary, _ = compiled(other)
+        jax.block_until_ready(summary)
+        single, _ = fn(rows[0]._replace(learning_rate=jnp.float32(other["learning_rate"][0]),
+                                        init_w=jnp.float32(other["init_w"][0]),
+                                        init_b=jnp.float32(other["init_b"][0])), data)
+        jax.block_until_ready(single)
+    assert names == []
+    # The new values were used: the reused executable agrees with the single run on them.
+    np.testing.assert_allclose(np.asarray(summary.loss_final)[0], np.asarray(single.loss_final), **TOL)
+    assert not np.allclose(np.asarray(summary.loss_final), flat(ds, "loss_final"))

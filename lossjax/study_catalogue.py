@@ -52,7 +52,10 @@ def catalogue_report(ds: xr.Dataset, folder: Path) -> list[Path]:
     made.append(plots.save_text("".join(text), folder / "tables.md"))
 
     inits = [str(i) for i in ds.init.values]
-    fig, axes = plt.subplots(1, len(inits), figsize=(5.5 * len(inits), 0.42 * ds.sizes["loss"] + 2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(inits), figsize=(4.2 * len(inits) + 2.4, 0.36 * ds.sizes["loss"] + 2.2), squeeze=False, sharey=True,
+        layout="constrained",
+    )
     for ax, init in zip(axes[0], inits):
         zero = ds.zero_grad_steps.sel(init=init).transpose("loss", "activation").values / float(ds.steps)
         image = ax.imshow(zero, vmin=0, vmax=1, cmap="Reds", aspect="auto")
@@ -63,9 +66,14 @@ def catalogue_report(ds: xr.Dataset, folder: Path) -> list[Path]:
                 ax.text(j, i, letter, ha="center", va="center", fontsize=8)
         ax.set_xticks(range(ds.sizes["activation"]), [str(a) for a in ds.activation.values], rotation=45, ha="right")
         ax.set_yticks(range(ds.sizes["loss"]), [str(v) for v in ds.loss.values])
-        ax.set_title(f"init {init}: share of steps with gradient exactly 0")
+        ax.set_title(f"init {init}", fontsize=10)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="zero_grad_steps / T")
-    fig.suptitle(f"{ds.attrs['name']}: x=1, y=0, η={float(ds.learning_rate):g}, T={int(ds.steps)}  ({command})", fontsize=9)
+    fig.suptitle(
+        f"Share of the {int(ds.steps)} steps whose gradient is exactly 0; letter = outcome "
+        f"(C converged, S slow, X stalled, D diverged)\n{ds.attrs['name']}: x=1, y=0, η={float(ds.learning_rate):g}  "
+        f"({command})",
+        fontsize=9,
+    )
     made.append(plots.save_figure(fig, folder / "zero_grad_steps.png"))
     return made
 

@@ -123,7 +123,7 @@ def estimators_report(ds: xr.Dataset, folder: Path) -> list[Path]:
     ax.set_ylabel("final training accuracy")
     ax.set_ylim(0, 1.05)
     ax.axhline(1.0, color="grey", lw=0.5)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(f"{ds.attrs['name']} ({command})", fontsize=9)
     made.append(plots.save_figure(fig, folder / "accuracy.png"))
     return made

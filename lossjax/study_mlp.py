@@ -240,8 +240,12 @@ def report_dying_relu(ds: xr.Dataset, folder: Path) -> list[Path]:
     share = ds.born_dead.astype(float).mean("seed")
     n = ds.sizes.get("seed", 1)
     dims, cells = _cells(ds, ["init_bias", "init_bias_std"])
-    depths = ds.depth.values
-    widths = ds.width.values
+    depths = np.atleast_1d(ds.depth.values)
+    widths = np.atleast_1d(ds.width.values)
+    if "depth" not in share.dims:
+        share = share.expand_dims(depth=depths)
+    if "width" not in share.dims:
+        share = share.expand_dims(width=widths)
     fig, axes = plt.subplots(1, len(cells), figsize=(3.6 * len(cells), 3.2), squeeze=False, sharey=True)
     for ax, cell in zip(axes[0], cells):
         for j, w in enumerate(widths):

@@ -1,9 +1,10 @@
 """Tests for lossjax.runner: the vmapped, chunked, sharded grid equals each run trained alone.
 
 The reference for every run of a grid is ``make_train(cfg)(run, data)`` called on that run
-alone (jitted for every run, and without jit for a few). The grid is then run whole, in
-chunks of 3 with a padded last chunk, on one device and sharded over the 4 host CPU devices
-that tests/conftest.py provides; all must agree to float32 rounding. Finally the number of
+alone (jitted for every run, and without jit for one). The grid is then run whole on one
+device, in chunks of 3 with a padded last chunk, and sharded over the 4 host CPU devices that
+tests/conftest.py provides (in ``lax.map`` blocks of 2); all must agree to float32 rounding.
+An MLP grid over seeds is checked the same way. Finally the number of
 XLA compilations is counted: a grid of learning rates and initialisations is one program
 per static combination.
 """

@@ -315,6 +315,8 @@ def test_step_activation_stalls_from_step_zero():
     for key in ("dead_init", "dead_final", "saturated_init", "saturated_final", "saturated_mean"):
         np.testing.assert_array_equal(s[key], [1.0, 1.0], err_msg=key)
     np.testing.assert_array_equal(s["first_nonfinite"], [NEVER, NEVER])
+    np.testing.assert_array_equal(s["born_dead"], [False, False])  # one example: never born dead
+    assert np.all(np.isnan(s["test_loss"])) and np.all(np.isnan(s["test_accuracy"]))  # no test set
 
 
 @pytest.fixture(scope="module")
@@ -544,3 +546,33 @@ def test_zero_weights_block_the_gradient_below(mlp_runs):
     np.testing.assert_allclose(s["output_initial"][1], np_sigmoid(1.0), rtol=1e-6)
     np.testing.assert_allclose(s["loss_initial"][1], -0.5 * np.log(np_sigmoid(1.0)) - 0.5 * np.log(1 - np_sigmoid(1.0)), rtol=1e-6)
     assert s["accuracy_final"][1] == 0.5
+    # One update (η = 0.1): only the output layer moves, each output weight and the bias by
+    # −η g with g = σ(1) − ½, so z_1 = 1 − 4ηg for every input. Train and test sets are both
+    # balanced, so the final loss and the test loss are ½[−log σ(z_1) − log(1 − σ(z_1))].
+    z1 = 1.0 - 4 * 0.1 * (np_sigmoid(1.0) - 0.5)
+    expected = 0.5 * (-np.log(np_sigmoid(z1)) - np.log(1.0 - np_sigmoid(z1)))
+    np.testing.assert_allclose(s["loss_final"][1], expected, rtol=1e-6)
+    np.testing.assert_allclose(s["test_loss"][1], expected, rtol=1e-6)
+    assert s["test_accuracy"][1] == 0.5
+
+
+def test_mini_batch_steps_and_full_batch_final_evaluation():
+    """Per-step quantities use the step's mini-batch; the final evaluation the whole set.
+
+    Identity neuron, ½(a − y)², two examples (x, y) = (1, 0) and (2, 0), w = 1, b = 0, and a
+    learning rate too small to move anything (1e-30): the loss at a step is that of the one
+    drawn example, ½ or 2, and the final loss is their mean, 1.25.
+    """
+    T = 24
+    cfg = neuron("identity", loss="quadratic", dtype="float64", steps=T, batch_size=1, record_every=1)
+    s, traj = train_many(cfg, runs(seed=[0, 1], init_w=1.0, init_b=0.0, learning_rate=1e-30), single(x=[[1.0], [2.0]]))
+    for i in range(2):
+        per_step = traj["loss"][i][:T]
+        assert set(np.unique(per_step)) == {0.5, 2.0}  # both examples get drawn
+        assert traj["loss"][i][T] == 1.25
+        assert s["loss_final"][i] == 1.25
+        assert s["loss_initial"][i] == per_step[0]
+        assert s["loss_min"][i] == 0.5
+        np.testing.assert_array_equal(traj["output"][i][:T], np.sqrt(2 * per_step))  # a = x, L = a²/2
+        assert traj["output"][i][T] == 1.5
+    assert not np.array_equal(traj["loss"][0], traj["loss"][1])  # the seed keys the draws

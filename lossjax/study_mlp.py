@@ -84,7 +84,9 @@ def _cells(ds: xr.Dataset, names):
     return dims, [dict(zip(dims, combo)) for combo in itertools.product(*values)]
 
 
-def _label(cell: dict) -> str:
+def _label(cell: dict, *, short: bool = False) -> str:
+    if short:
+        return ", ".join(str(v) for v in cell.values()) or "all"
     return ", ".join(f"{k}={v}" for k, v in cell.items()) or "all"
 
 
@@ -111,7 +113,7 @@ def report_depth(ds: xr.Dataset, folder: Path) -> list[Path]:
             sel = ds.layer_grad_norm_init.sel(**cell, **({"depth": d} if "depth" in ds.dims else {}))
             sel = sel.mean([x for x in sel.dims if x != "layer"])
             ax.semilogy(np.arange(d + 1), sel.values[: d + 1], marker="o", ms=3, label=f"depth {d}")
-        ax.set_title(_label(cell), fontsize=9)
+        ax.set_title(_label(cell, short=True), fontsize=9)
         ax.set_xlabel("layer (0 = first hidden; last = output)")
     axes[0][0].set_ylabel("‖∂L/∂W‖ at init (seed mean)")
     axes[0][-1].legend(fontsize=7)
@@ -132,7 +134,7 @@ def report_depth(ds: xr.Dataset, folder: Path) -> list[Path]:
             for i, t in enumerate(picks):
                 ax.semilogy(np.arange(dmax + 1), traj.sel(step=t).values[: dmax + 1], marker="o", ms=3,
                             color=cmap(i / max(1, len(picks) - 1)), label=f"step {t}")
-            ax.set_title(f"depth {dmax}, {_label(cell)}", fontsize=9)
+            ax.set_title(f"depth {dmax}, {_label(cell, short=True)}", fontsize=9)
             ax.set_xlabel("layer")
         axes[0][0].set_ylabel("‖∂L/∂W‖ (mini-batch, seed mean)")
         axes[0][-1].legend(fontsize=7)
@@ -143,8 +145,8 @@ def report_depth(ds: xr.Dataset, folder: Path) -> list[Path]:
     for cell in groups:
         a = at_best_lr(acc.sel(**cell), best.sel(**cell) if best is not None else None)
         st = at_best_lr((ds.outcome == 2).astype(float).sel(**cell), best.sel(**cell) if best is not None else None)
-        ax1.plot(depths, a.mean("seed").values, marker="o", label=_label(cell))
-        ax2.plot(depths, st.mean("seed").values, marker="o", label=_label(cell))
+        ax1.plot(depths, a.mean("seed").values, marker="o", label=_label(cell, short=True))
+        ax2.plot(depths, st.mean("seed").values, marker="o", label=_label(cell, short=True))
     ax1.set_xlabel("depth (hidden layers)"); ax1.set_ylabel("test accuracy (best lr, seed mean)")
     ax2.set_xlabel("depth (hidden layers)"); ax2.set_ylabel("stall share (best lr)")
     ax1.axhline(0.1, color="grey", lw=0.8, ls=":")

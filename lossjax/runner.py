@@ -204,6 +204,8 @@ def run_sweep(
     if isinstance(spec, str):
         spec = sweep_lib.load_sweep(spec)
     sweep = sweep_lib.parse_sweep(spec)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 0):
+        raise sweep_lib.SweepError(f"chunk_size must be an integer >= 0 (0: sized from memory), got {chunk_size!r}")
     devices = tuple(devices) if devices is not None else tuple(jax.devices())
     dataset = sweep.make_dataset()
     n_train, n_inputs = dataset.x_train.shape

@@ -301,3 +301,11 @@ def test_cli_report_on_missing_results_exits_2(tmp_path, capsys):
     code = cli.main(["report", str(tmp_path / "nothing")])
     err = capsys.readouterr().err
     assert code == 2 and "nothing" in err and err.startswith("lossjax: error:")
+
+
+def test_cli_bad_chunk_size_exits_2(tmp_path, capsys, no_disk_cache):
+    spec = tmp_path / "cli.toml"
+    spec.write_text(CLI_TOML)
+    code = cli.main(["run", str(spec), "--out", str(tmp_path / "out"), "--quiet", "--chunk-size", "-2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "chunk_size" in err and "Traceback" not in err

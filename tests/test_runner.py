@@ -276,3 +276,9 @@ def test_new_learning_rates_and_inits_do_not_recompile(one_device, alone):
     # The new values were used: the reused executable agrees with the single run on them.
     np.testing.assert_allclose(np.asarray(summary.loss_final)[0], np.asarray(single.loss_final), **TOL)
     assert not np.allclose(np.asarray(summary.loss_final), flat(ds, "loss_final"))
+
+
+@pytest.mark.parametrize("chunk_size", [-1, -3])
+def test_negative_chunk_size_is_a_sweep_error(chunk_size):
+    with pytest.raises(sweep_lib.SweepError, match="chunk_size"):
+        runner.run_sweep(SWEEP, chunk_size=chunk_size)

@@ -78,7 +78,8 @@ def sweep_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ds(sweep_file):
-    return runner.run_sweep(str(sweep_file), devices=jax.devices()[:1])
+    # All 4 host devices: the trajectories come back through the sharded path too.
+    return runner.run_sweep(str(sweep_file))
 
 
 # --------------------------------------------------------------------------------------
@@ -98,6 +99,15 @@ def test_dataset_layout(ds):
     np.testing.assert_allclose(ds.output_initial.values[0], [sigmoid(1.5), sigmoid(4.0)], rtol=1e-6)
     np.testing.assert_allclose(ds.traj_output.values[0, :, 0], [sigmoid(1.5), sigmoid(4.0)], rtol=1e-6)
     np.testing.assert_array_equal(ds.traj_output.isel(step=-1).values, ds.output_final.values)
+    for i, eta in enumerate([0.15, 0.5]):  # every trajectory against a numpy loop, at t = 0, 2, 4
+        for j, (w, b) in enumerate([(0.6, 0.9), (2.0, 2.0)]):
+            outputs = []
+            for _ in range(5):
+                a = sigmoid(w + b)
+                outputs.append(a)
+                delta = a * a * (1 - a)
+                w, b = w - eta * delta, b - eta * delta
+            np.testing.assert_allclose(ds.traj_output.values[i, j], outputs[::2], rtol=1e-5)
     assert ds.outcome.attrs["flag_meanings"] == " ".join(metrics.OUTCOMES)
 
 
@@ -116,7 +126,7 @@ def test_save_load_round_trip(ds, sweep_file, tmp_path):
     assert sweep_lib.parse_sweep(sweep_lib.tomllib.loads(loaded.attrs["sweep"])).n_runs == 4
     versions = json.loads(loaded.attrs["versions"])
     assert versions["jax"] == jax.__version__ and "numpy" in versions and "python" in versions
-    assert json.loads(loaded.attrs["devices"]) == [str(jax.devices()[0])]
+    assert json.loads(loaded.attrs["devices"]) == [str(d) for d in jax.devices()]
     assert loaded.attrs["compile_time_s"] > 0 and loaded.attrs["run_time_s"] > 0
     assert loaded.attrs["wall_time_s"] >= loaded.attrs["compile_time_s"]
     assert json.loads(loaded.attrs["thresholds"])["target"] == 0.01

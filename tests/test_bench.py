@@ -236,3 +236,16 @@ def test_main_quick_writes_json_and_figure(tmp_path, monkeypatch, capsys):
 def test_run_bench_rejects_unknown_workload():
     with pytest.raises(ValueError, match="workloads"):
         bench.run_bench(quick=True, workloads=("cnn",), verbose=False)
+
+
+def test_run_bench_without_torch_skips_its_rows(monkeypatch):
+    monkeypatch.setitem(bench.QUICK, "neuron", (4**2, 3, 2**2))
+    monkeypatch.setattr(bench, "_torch_or_none", lambda: None)
+    doc = bench.run_bench(quick=True, workloads=("neuron",), verbose=False)
+    rows = {r["implementation"]: r for r in doc["rows"]}
+    assert set(rows) == {"numpy", "lossjax", "torch", "torch.func.vmap", "python loop"}
+    for impl in ("torch", "torch.func.vmap"):
+        assert rows[impl]["seconds"] is None and rows[impl]["speedup"] is None
+        assert "not installed" in rows[impl]["note"]
+    assert doc["machine"]["torch"] is None
+    assert rows["numpy"]["speedup"] > 0

@@ -22,7 +22,7 @@ table; defaults in brackets):
     The number of update steps t < T whose gradient is exactly 0.0 in every parameter.
 ``tiny_grad_steps``
     The number of update steps t < T whose gradient 2-norm (over all parameters) is below
-    ``tiny_grad`` [1e-6]. Exact zeros count as tiny too.
+    ``tiny_grad`` [1e-6]. Exact zeros count as tiny too; a NaN gradient does not.
 saturated unit (at step t)
     A unit whose activation derivative is below ``saturation_delta × max f'`` for every
     input of the batch [0.01] (σ' < 0.0025 for the sigmoid, i.e. |z| > 5.99).
@@ -41,7 +41,7 @@ dormant unit (Sokar et al. 2023)
 ``longest_plateau``
     The longest run of consecutive steps t in 1..T whose relative loss improvement
     ``(L_{t−1} − L_t) / |L_{t−1}|`` is below ``plateau_tau`` [1e-3], counted only while the
-    target is not yet reached.
+    target is not yet reached (a NaN improvement ends a plateau: the run has diverged).
 ``first_nonfinite``
     The first t at which the loss or any parameter is NaN or ±inf; ``NEVER`` when none is.
 ``outcome``
@@ -202,7 +202,7 @@ def accumulate(
 
     denominator = jnp.maximum(jnp.abs(acc.previous_loss), jnp.finfo(obs.loss.dtype).tiny)
     improvement = (acc.previous_loss - obs.loss) / denominator
-    flat = (t >= 1) & ~was_reached & ~now_reached & ~(improvement >= thresholds.plateau_tau)
+    flat = (t >= 1) & ~was_reached & ~now_reached & (improvement < thresholds.plateau_tau)
     plateau_current = jnp.where(flat, acc.plateau_current + 1, 0)
     longest_plateau = jnp.maximum(acc.longest_plateau, plateau_current)
 
@@ -220,7 +220,7 @@ def accumulate(
     update = jnp.asarray(is_update)
     return acc._replace(
         zero_grad_steps=acc.zero_grad_steps + (update & obs.grad_is_zero).astype(jnp.int32),
-        tiny_grad_steps=acc.tiny_grad_steps + (update & ~(obs.grad_norm >= thresholds.tiny_grad)).astype(jnp.int32),
+        tiny_grad_steps=acc.tiny_grad_steps + (update & (obs.grad_norm < thresholds.tiny_grad)).astype(jnp.int32),
         layer_saturated_sum=acc.layer_saturated_sum + jnp.where(update, obs.layer_saturated, 0),
         layer_grad_norm_sum=acc.layer_grad_norm_sum + jnp.where(update, obs.layer_grad_norm, 0),
     )

@@ -576,3 +576,12 @@ def test_mini_batch_steps_and_full_batch_final_evaluation():
         np.testing.assert_array_equal(traj["output"][i][:T], np.sqrt(2 * per_step))  # a = x, L = a²/2
         assert traj["output"][i][T] == 1.5
     assert not np.array_equal(traj["loss"][0], traj["loss"][1])  # the seed keys the draws
+
+
+def test_nan_gradient_is_not_tiny_and_nan_improvement_ends_a_plateau():
+    th = Thresholds(tiny_grad=1e-6, plateau_tau=1e-3, target=1e-9)
+    # Flat for two steps, then the loss turns NaN (t = 3) and stays NaN.
+    losses = [1.0, 1.0, 1.0, float("nan"), float("nan")]
+    acc = fold(losses, th, grad_norm=[0.0, 0.0, 0.0, float("nan"), float("nan")])
+    assert int(acc.tiny_grad_steps) == 3  # t = 0, 1, 2; the NaN gradient at t = 3 is not "below" the tolerance
+    assert int(acc.longest_plateau) == 2  # t = 1, 2; NaN improvements do not extend it

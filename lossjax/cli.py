@@ -115,12 +115,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from lossjax import bench
-
-    return bench.main(args.bench_args)
-
-
 def use_compilation_cache() -> None:
     """Keeps compiled programs on disk (``$LOSSJAX_CACHE/xla``, default ``~/.cache/lossjax/xla``),
     so rerunning a sweep skips XLA compilation of the programs it already built."""
@@ -137,6 +131,11 @@ def use_compilation_cache() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     use_all_cpu_cores()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:  # the benchmark parses its own options (argparse.REMAINDER drops "-..." ones)
+        from lossjax import bench
+
+        return bench.main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="lossjax",
         description="Train grids of single neurons and MLPs as one compiled JAX program and measure when learning stalls.",
@@ -158,9 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true", help="also print every sweep-file key")
     p.add_argument("--markdown", action="store_true", help="print the loss/activation catalogue as Markdown tables")
     p.set_defaults(func=_cmd_list)
-    p = sub.add_parser("bench", help="benchmark against numpy and PyTorch (see `lossjax bench -h`)", add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_cmd_bench)
+    sub.add_parser("bench", help="benchmark against numpy and PyTorch (options: `lossjax bench -h`)")
     args = parser.parse_args(argv)
     from lossjax.results import ResultsError
     from lossjax.sweep import SweepError

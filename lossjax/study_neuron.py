@@ -681,8 +681,8 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
                      f"{float((zg == steps).mean()):.3f}", f"{float((zg > 0).mean()):.3f}", f"{float((tg / steps).mean()):.3f}",
                      f"{float((_sel(ds.outcome, **combo) == metrics.DIVERGED).mean()):.3f}"])
     n_grid = len(w0) * len(b0)
-    out.table(markdown_table([*present, *[f"stalled η={lr:g}" for lr in lrs], "stalled (all η)", "stalled | saturated init",
-                              "stalled | unsaturated init", "zero grad every step", "any zero-grad step", "mean tiny-grad share",
+    out.table(markdown_table([*present, *[f"stalled η={lr:g}" for lr in lrs], "stalled (all η)", "stalled, saturated init",
+                              "stalled, unsaturated init", "zero grad every step", "any zero-grad step", "mean tiny-grad share",
                               "diverged"], rows),
               "stall_rate",
               f"Stall rate: the share of the {len(w0)} × {len(b0)} grid of initial (w0, b0) ∈ [{w0.min():g}, {w0.max():g}]² "

@@ -32,6 +32,8 @@ from typing import Callable, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lossjax.registry import canonical_name, format_number, parse_params
+
 __all__ = [
     "Activation",
     "ACTIVATIONS",
@@ -212,12 +214,6 @@ def _Phi(x: float) -> float:
 _GELU_MAX_SLOPE = _Phi(math.sqrt(2.0)) + math.sqrt(2.0) * _phi(math.sqrt(2.0))  # 1.12893...
 
 
-def _fmt(v: float) -> str:
-    """Canonical text of a parameter value (``100.0 -> "100"``, ``0.1 -> "0.1"``)."""
-    v = float(v)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
-
-
 def _pwc_flat_region(sharp: float) -> str:
     # On a quarter step, sigma'(u) < e^{-|u|}; s' = sharp*sigma'(u) < 0.01 once
     # |u| > ln(100*sharp). Width on each side of a juncture where that holds:
@@ -234,13 +230,13 @@ def _pwc_flat_region(sharp: float) -> str:
 
 def _make_leaky_relu(slope: float) -> Activation:
     slope = float(slope)
-    name = "leaky_relu" if slope == 0.01 else f"leaky_relu:slope={_fmt(slope)}"  # see get_activation
+    name = "leaky_relu" if slope == 0.01 else f"leaky_relu:slope={format_number(slope)}"  # see get_activation
     return Activation(
         name=name,
         fn=lambda z: leaky_relu(z, slope=slope),
         max_slope=max(1.0, slope),
-        description=f"leaky ReLU: z if z >= 0 else {_fmt(slope)}*z",
-        flat_region=f"z < 0: f' = {_fmt(slope)} (constant, never 0 unless slope = 0)",
+        description=f"leaky ReLU: z if z >= 0 else {format_number(slope)}*z",
+        flat_region=f"z < 0: f' = {format_number(slope)} (constant, never 0 unless slope = 0)",
     )
 
 
@@ -248,14 +244,14 @@ def _make_piecewise_constant(sharp: float) -> Activation:
     sharp = float(sharp)
     if not sharp > 0:
         raise ValueError(f"piecewise_constant: sharp must be > 0, got {sharp!r}")
-    name = "piecewise_constant" if sharp == 100.0 else f"piecewise_constant:sharp={_fmt(sharp)}"
+    name = "piecewise_constant" if sharp == 100.0 else f"piecewise_constant:sharp={format_number(sharp)}"
     return Activation(
         name=name,
         fn=lambda z: piecewise_constant(z, sharp=sharp),
         max_slope=piecewise_constant_max_slope(sharp),
         description=(
             f"seed-004 QPWC neuron: 3 quarter sigmoid steps (centres .125/.375/.625) + a half "
-            f"step on (.75,1), sharp={_fmt(sharp)}; 0 for z<=0, 1 for z>=1"
+            f"step on (.75,1), sharp={format_number(sharp)}; 0 for z<=0, 1 for z>=1"
         ),
         flat_region=_pwc_flat_region(sharp),
     )
@@ -320,32 +316,6 @@ _FACTORIES["piecewise_constant"] = (_make_piecewise_constant, {"sharp": 100.0})
 _STE_SUFFIXES = ("identity", "sigmoid")
 
 
-def _parse_params(spec: str, name: str, text: str, allowed: dict[str, float]) -> dict[str, float]:
-    params: dict[str, float] = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(
-                f"bad parameter {item!r} in spec {spec!r}: expected key=value; "
-                f"{name} accepts {sorted(allowed) or 'no parameters'}"
-            )
-        if key not in allowed:
-            raise ValueError(
-                f"unknown parameter {key!r} for {name!r} in spec {spec!r}; "
-                f"allowed parameters: {sorted(allowed) or 'none'}"
-            )
-        try:
-            params[key] = float(value)
-        except ValueError:
-            raise ValueError(
-                f"parameter {key!r} in spec {spec!r} must be a number, got {value!r}"
-            ) from None
-        if not math.isfinite(params[key]):
-            raise ValueError(f"parameter {key!r} in spec {spec!r} must be finite, got {value!r}")
-    return params
-
-
 def get_activation(spec: str) -> Activation:
     """Look up an activation by registry spec.
 
@@ -384,10 +354,9 @@ def get_activation(spec: str) -> Activation:
             f"unknown activation {name!r} in spec {spec!r}; allowed: {sorted(_FACTORIES)}"
         )
     factory, defaults = _FACTORIES[name]
-    params = _parse_params(spec, name, ptext, defaults) if colon else {}
+    params = parse_params(spec, "activation", name, ptext, defaults) if colon else {}
     act = factory(**{**defaults, **params}) if defaults else factory()
-    canonical = name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in params.items()) if params else "")
-    act = act._replace(name=canonical)
+    act = act._replace(name=canonical_name(name, params))
     if backward is not None:
         act = straight_through(act, backward)  # type: ignore[arg-type]
     return act

@@ -30,11 +30,12 @@ Conventions worth knowing:
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from lossjax.registry import canonical_name, format_number, parse_params
 
 __all__ = [
     "Loss",
@@ -475,19 +476,14 @@ def _make_huber(delta: float) -> Loss:
     delta = float(delta)
     if not delta > 0:
         raise ValueError(f"huber: delta must be > 0, got {delta!r}")
-    name = "huber" if delta == 1.0 else f"huber:delta={_fmt(delta)}"
+    name = "huber" if delta == 1.0 else f"huber:delta={format_number(delta)}"
     return Loss(
         name,
         _per_sample(name, lambda a, y: huber(a, y, delta=delta)),
         "output",
-        f"Huber, delta={_fmt(delta)}: 0.5 e^2 if |e|<=delta else delta(|e|-delta/2), e=a-y",
+        f"Huber, delta={format_number(delta)}: 0.5 e^2 if |e|<=delta else delta(|e|-delta/2), e=a-y",
         "only at a = y (gradient clipped to [-delta, delta] elsewhere)",
     )
-
-
-def _fmt(v: float) -> str:
-    v = float(v)
-    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
 
 
 LOSSES: dict[str, Loss] = {
@@ -634,26 +630,6 @@ def get_loss(spec: str) -> Loss:
     if name not in _FACTORIES:
         raise ValueError(f"unknown loss {name!r} in spec {spec!r}; allowed: {sorted(_FACTORIES)}")
     factory, defaults = _FACTORIES[name]
-    params: dict[str, float] = {}
-    if colon:
-        for item in ptext.split(","):
-            key, sep, value = item.partition("=")
-            key = key.strip()
-            if key not in defaults:
-                raise ValueError(
-                    f"unknown parameter {key!r} for loss {name!r} in spec {spec!r}; "
-                    f"allowed parameters: {sorted(defaults) or 'none'}"
-                )
-            if not sep:
-                raise ValueError(f"bad parameter {item!r} in spec {spec!r}: expected {key}=value")
-            try:
-                params[key] = float(value)
-            except ValueError:
-                raise ValueError(
-                    f"parameter {key!r} in spec {spec!r} must be a number, got {value!r}"
-                ) from None
-            if not math.isfinite(params[key]):
-                raise ValueError(f"parameter {key!r} in spec {spec!r} must be finite, got {value!r}")
+    params = parse_params(spec, "loss", name, ptext, defaults) if colon else {}
     loss = factory(**{**defaults, **params})
-    canonical = name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in params.items()) if params else "")
-    return loss._replace(name=canonical)
+    return loss._replace(name=canonical_name(name, params))

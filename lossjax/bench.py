@@ -1063,8 +1063,11 @@ def run_bench(
         rows += _bench_workload(workload, n, steps, n_loop, progress=lambda s: say(f"timing {s} ..."))
     table = format_table(rows)
     say(table)
+    from lossjax.results import peak_rss_mb
+
+    say(f"peak resident memory of this process (all rows): {peak_rss_mb():.0f} MiB")
     doc = {
-        "machine": {**machine_info(), "load_average_before": load_before},
+        "machine": {**machine_info(), "load_average_before": load_before, "peak_rss_mb": peak_rss_mb()},
         "quick": quick,
         "sizes": {w: dict(zip(("models", "steps", "loop_models"), sizes[w])) for w in workloads},
         "rows": [{**dataclasses.asdict(r), "model_steps_per_s": r.model_steps_per_s} for r in rows],

@@ -44,8 +44,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     ds = runner.run_sweep(spec, progress=not args.quiet, chunk_size=args.chunk_size)
     path = results.save(ds, out)
     print(
-        f"lossjax: compiled in {ds.attrs['compile_time_s']:.1f} s, trained in {ds.attrs['run_time_s']:.1f} s; "
-        f"results in {path}",
+        f"lossjax: compiled in {ds.attrs['compile_time_s']:.1f} s, trained in {ds.attrs['run_time_s']:.1f} s, "
+        f"peak memory {ds.attrs['peak_rss_mb'] / 1024:.1f} GiB; results in {path}",
         file=sys.stderr,
     )
     if spec.report:

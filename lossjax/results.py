@@ -193,6 +193,7 @@ def assemble(sweep, results: Sequence, *, dataset, devices, wall_time_s: float) 
         "compile_time_s": float(sum(r.compile_time_s for r in results)),
         "run_time_s": float(sum(r.run_time_s for r in results)),
         "wall_time_s": float(wall_time_s),
+        "peak_rss_mb": peak_rss_mb(),
         "thresholds": json.dumps(_thresholds_dict(sweep.thresholds)),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -207,6 +208,16 @@ def _backend() -> str:
     import jax
 
     return jax.default_backend()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (NaN where unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (Windows)
+        return float("nan")
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return float(kib / 1024 if platform.system() != "Darwin" else kib / 2**20)
 
 
 def package_versions() -> dict[str, str]:

@@ -47,6 +47,20 @@ def single_input_dead_probability(width: int | np.ndarray, depth: int | np.ndarr
     return 1.0 - (1.0 - 2.0 ** (-width)) ** depth
 
 
+def bias_label(cell: dict) -> str:
+    """A readable name for a bias initialisation cell (``init_bias``, ``init_bias_std``)."""
+    mean = float(cell.get("init_bias", 0.0))
+    std = float(cell.get("init_bias_std", 0.0))
+    if mean == 0 and std == 0:
+        return "zero biases"
+    parts = []
+    if mean != 0:
+        parts.append(f"shifted {mean:+g}")
+    if std != 0:
+        parts.append(f"random N(0, {std ** 2:g})")
+    return " + ".join(parts)
+
+
 def stall_share(ds: xr.Dataset, over) -> xr.DataArray:
     """Share of runs whose outcome is ``stalled`` (code 2), reducing the dimensions ``over``."""
     from lossjax import metrics
@@ -141,12 +155,20 @@ def report_depth(ds: xr.Dataset, folder: Path) -> list[Path]:
         made.append(plots.save_figure(fig, folder / "mlp_depth_grad_profile_training.png"))
 
     # Figure 3: test accuracy and stall share against depth.
+    # Colour: hidden activation; line style: loss.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    acts = ds.hidden_activation.values.tolist() if "hidden_activation" in ds.dims else []
+    losses = ds.loss.values.tolist() if "loss" in ds.dims else []
     for cell in groups:
         a = at_best_lr(acc.sel(**cell), best.sel(**cell) if best is not None else None)
         st = at_best_lr((ds.outcome == 2).astype(float).sel(**cell), best.sel(**cell) if best is not None else None)
-        ax1.plot(depths, a.mean("seed").values, marker="o", label=_label(cell, short=True))
-        ax2.plot(depths, st.mean("seed").values, marker="o", label=_label(cell, short=True))
+        style = dict(marker="o", label=_label(cell, short=True))
+        if cell.get("hidden_activation") in acts:
+            style["color"] = f"C{acts.index(cell['hidden_activation'])}"
+        if cell.get("loss") in losses:
+            style["ls"] = ["-", "--", ":", "-."][losses.index(cell["loss"]) % 4]
+        ax1.plot(depths, a.mean("seed").values, **style)
+        ax2.plot(depths, st.mean("seed").values, **style)
     ax1.set_xlabel("depth (hidden layers)"); ax1.set_ylabel("test accuracy (best lr, seed mean)")
     ax2.set_xlabel("depth (hidden layers)"); ax2.set_ylabel("stall share (best lr)")
     ax1.axhline(0.1, color="grey", lw=0.8, ls=":")
@@ -248,19 +270,55 @@ def report_dying_relu(ds: xr.Dataset, folder: Path) -> list[Path]:
         share = share.expand_dims(depth=depths)
     if "width" not in share.dims:
         share = share.expand_dims(width=widths)
-    fig, axes = plt.subplots(1, len(cells), figsize=(3.6 * len(cells), 3.2), squeeze=False, sharey=True)
-    for ax, cell in zip(axes[0], cells):
-        for j, w in enumerate(widths):
-            colour = f"C{j}"
-            ax.plot(depths, share.sel(**cell, width=w).values, marker="o", ms=3, color=colour, label=f"width {w}")
-            if float(cell.get("init_bias", 0)) == 0 and float(cell.get("init_bias_std", 0)) == 0:
-                dd = np.arange(1, depths.max() + 1)
-                ax.plot(dd, single_input_dead_probability(w, dd), ls="--", lw=0.8, color=colour)
-        ax.set_title(_label(cell), fontsize=9)
-        ax.set_xlabel("depth (hidden layers)")
-    axes[0][0].set_ylabel(f"share born dead ({n:,} nets per point)")
-    axes[0][-1].legend(fontsize=7)
+    dd = np.arange(1, depths.max() + 1)
+    depth_ticks = sorted({int(depths.min()), *range(5, int(depths.max()) + 1, 5)})
+    width_colour = plt.get_cmap("viridis")
+    colour_of = {w: width_colour(j / max(1, len(widths) - 1) * 0.9) for j, w in enumerate(widths)}
+
+    # Figure 1: one panel per bias initialisation (2 × 2 for four), one line per width.
+    ncols = 2 if len(cells) == 4 else len(cells)
+    nrows = int(np.ceil(len(cells) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False, sharex=True, sharey=True)
+    for k, cell in enumerate(cells):
+        ax = axes[k // ncols][k % ncols]
+        zero = float(cell.get("init_bias", 0)) == 0 and float(cell.get("init_bias_std", 0)) == 0
+        for w in widths:
+            ax.plot(depths, share.sel(**cell, width=w).values, marker="o", ms=3.5, color=colour_of[w], label=f"width {w}")
+            if zero:
+                ax.plot(dd, single_input_dead_probability(w, dd), ls="--", lw=0.8, color=colour_of[w])
+        ax.set_title(bias_label(cell) + (r" (dashed: $1-(1-2^{-N})^L$)" if zero else ""), fontsize=9)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(depth_ticks)
+        ax.grid(alpha=0.3)
+        if k // ncols == nrows - 1:
+            ax.set_xlabel("depth L (hidden layers)")
+        if k % ncols == 0:
+            ax.set_ylabel(f"share born dead ({n:,} nets/point)")
+    for k in range(len(cells), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles[: len(widths)], labels[: len(widths)], loc="lower center", ncol=len(widths), fontsize=8,
+               bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout()
     made.append(plots.save_figure(fig, folder / "mlp_dying_relu_born_dead.png"))
+
+    # Figure 2: one panel per width, one line per bias initialisation (what a shift changes).
+    if len(cells) > 1:
+        fig, axes = plt.subplots(1, len(widths), figsize=(3.0 * len(widths), 3.0), squeeze=False, sharey=True)
+        for ax, w in zip(axes[0], widths):
+            for k, cell in enumerate(cells):
+                ax.plot(depths, share.sel(**cell, width=w).values, marker="o", ms=3, color=f"C{k}", label=bias_label(cell))
+            ax.set_title(f"width {w}", fontsize=9)
+            ax.set_xlabel("depth L")
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xticks(depth_ticks)
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("share born dead")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(cells), fontsize=8, bbox_to_anchor=(0.5, 1.0),
+                   frameon=False)
+        fig.tight_layout()
+        made.append(plots.save_figure(fig, folder / "mlp_dying_relu_by_bias.png"))
 
     rows = []
     for cell in cells:
@@ -270,8 +328,14 @@ def report_dying_relu(ds: xr.Dataset, folder: Path) -> list[Path]:
                 rows.append([*[cell[k] for k in dims], int(w), int(d), p, 1.96 * np.sqrt(max(p * (1 - p), 1e-12) / n),
                              float(single_input_dead_probability(w, d))])
     header = [*dims, "width", "depth", "share born dead", "95% ± (binomial)", "single-input bound 1−(1−2^-N)^L"]
-    text = (f"# mlp_dying_relu: share of ReLU nets born dead ({n:,} nets per row)\n\n"
-            "The last column is an upper bound only for zero biases (see docs/mlp_study.md).\n\n"
+    wide = [[int(w), int(d), *[float(share.sel(**cell, width=w, depth=d)) for cell in cells],
+             float(single_input_dead_probability(w, d))] for w in widths for d in depths]
+    wide_header = ["width", "depth", *[bias_label(c) for c in cells], "1−(1−2^-N)^L"]
+    text = (f"# mlp_dying_relu: share of ReLU nets born dead ({n:,} nets per cell)\n\n"
+            "The bound 1−(1−2^-N)^L applies to zero biases only (see docs/mlp_study.md).\n\n"
+            "## By width and depth, one column per bias initialisation\n\n"
+            + plots.markdown_table(wide_header, wide)
+            + "\n\n## Long form, with the 95 % binomial half-width\n\n"
             + plots.markdown_table(header, rows))
     made.append(plots.save_text(text, folder / "mlp_dying_relu_table.md"))
     return made

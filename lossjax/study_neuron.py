@@ -680,7 +680,6 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
         rows.append([*_label(combo), *per_lr, f"{float(s.mean()):.3f}", f"{sat_in:.3f}", f"{sat_out:.3f}",
                      f"{float((zg == steps).mean()):.3f}", f"{float((zg > 0).mean()):.3f}", f"{float((tg / steps).mean()):.3f}",
                      f"{float((_sel(ds.outcome, **combo) == metrics.DIVERGED).mean()):.3f}"])
-    n_grid = len(w0) * len(b0)
     out.table(markdown_table([*present, *[f"stalled η={lr:g}" for lr in lrs], "stalled (all η)", "stalled, saturated init",
                               "stalled, unsaturated init", "zero grad every step", "any zero-grad step", "mean tiny-grad share",
                               "diverged"], rows),

@@ -424,7 +424,3 @@ def _accuracy(logits: Array, outputs: Array, y: Array, loss_input: str, n_output
         correct = positive == (y[:, 0] > 0.5)
     return jnp.mean(correct.astype(jnp.float32))
 
-
-def train_one(config: TrainConfig, run: RunInputs, data: Data):
-    """Trains a single run without vmap or jit (the reference path used by the equivalence tests)."""
-    return make_train(config)(run, data)

@@ -68,6 +68,20 @@ def catalogue_report(ds: xr.Dataset, folder: Path) -> list[Path]:
         ax.set_yticks(range(ds.sizes["loss"]), [str(v) for v in ds.loss.values])
         ax.set_title(f"init {init}", fontsize=10)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="zero_grad_steps / T")
+    caption = (
+        f"# {ds.attrs['name']}\n\n{ds.attrs['description']}\n\n## zero_grad_steps.png\n\n"
+        f"For every loss (rows) and output activation (columns) of the catalogue, trained on the texts' neuron "
+        f"(x = 1, target 0, η = {float(ds.learning_rate):g}, T = {int(ds.steps)}) from each initial (w, b) "
+        "(panels): the colour is the share of the update steps whose gradient is exactly 0 in every "
+        "parameter, the letter the outcome (C converged, S slow, X stalled, D diverged; rule in "
+        "`lossjax.metrics`). Dark rows are objectives with no usable gradient here: 1 − accuracy, 1 − F1, "
+        "1 − IoU (piecewise constant), seed 001's and seed 002's one-sided cross-entropies and the soft "
+        "F1/IoU (all identically flat for a target of 0), softmax over one unit; the step and "
+        f"piecewise-constant columns pass no gradient for any loss on outputs. Made by `{command}`.\n\n"
+        "## tables.md\n\nOutcome, zero_grad_steps, steps_to_target and the final output per loss × "
+        "activation, one set of tables per initial (w, b).\n"
+    )
+    made.append(plots.save_text(caption, folder / "README.md"))
     fig.suptitle(
         f"Share of the {int(ds.steps)} steps whose gradient is exactly 0; letter = outcome "
         f"(C converged, S slow, X stalled, D diverged)\n{ds.attrs['name']}: x=1, y=0, η={float(ds.learning_rate):g}  "
@@ -106,6 +120,15 @@ def estimators_report(ds: xr.Dataset, folder: Path) -> list[Path]:
         f"averaged over {', '.join(reduce) or 'nothing'}.\n\n" + table
     )
     made = [plots.save_text(text, folder / "tables.md")]
+    made.append(plots.save_text(
+        f"# {ds.attrs['name']}\n\n{ds.attrs['description']}\n\n## accuracy.png\n\nFinal training accuracy for "
+        "each loss (groups) and gradient estimator (bars), averaged over seeds, initialisations and output "
+        "activations: accuracy, F1 and IoU used directly as objectives do not move with exact gradients "
+        "(their gradient is exactly 0 at every step) and train with the score-function estimator. "
+        f"Made by `{command}`.\n\n## tables.md\n\nThe same per loss × activation × estimator, with the share "
+        "of steps whose gradient is exactly 0.\n",
+        folder / "README.md",
+    ))
 
     n_loss = ds.sizes["loss"]
     fig, ax = plt.subplots(figsize=(1.2 + 1.6 * n_loss * len(estimators) / 3, 3.2))

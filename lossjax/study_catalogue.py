@@ -76,8 +76,9 @@ def catalogue_report(ds: xr.Dataset, folder: Path) -> list[Path]:
         "parameter, the letter the outcome (C converged, S slow, X stalled, D diverged; rule in "
         "`lossjax.metrics`). Dark rows are objectives with no usable gradient here: 1 − accuracy, 1 − F1, "
         "1 − IoU (piecewise constant), seed 001's and seed 002's one-sided cross-entropies and the soft "
-        "F1/IoU (all identically flat for a target of 0), softmax over one unit; the step and "
-        f"piecewise-constant columns pass no gradient for any loss on outputs. Made by `{command}`.\n\n"
+        "F1/IoU (all identically flat for a target of 0), softmax over one unit; the step column, and the "
+        "piecewise-constant column from these inits (z = w + b ≥ 1 lies on its flat top), pass no gradient "
+        f"for any loss on outputs. Made by `{command}`.\n\n"
         "## tables.md\n\nOutcome, zero_grad_steps, steps_to_target and the final output per loss × "
         "activation, one set of tables per initial (w, b).\n"
     )

@@ -33,6 +33,8 @@ from lossjax import train as train_lib
 
 #: Upper bound on runs per chunk (keeps progress and host transfers granular).
 MAX_CHUNK = 1 << 20
+#: Largest trajectory store a sweep may ask for (host memory for ``traj_*``, float64 worst case).
+TRAJECTORY_LIMIT_BYTES = 4 << 30
 #: Target working set of one vmapped block of runs (fits a CPU's L2/L3 cache).
 BLOCK_BYTES = 16 << 20
 
@@ -216,6 +218,14 @@ def run_sweep(
     n_runs = len(grid["seed"])
     combos = sweep.static_combinations()
     configs = [sweep.train_config(c, n_inputs, n_outputs) for c in combos]
+    if sweep.record_every:
+        records = sum(n_runs * (cfg.steps // cfg.record_every + 1) * (10 + 6 * cfg.model.n_layers) for cfg in configs)
+        if records * 8 > TRAJECTORY_LIMIT_BYTES:
+            raise sweep_lib.SweepError(
+                f"{sweep.name}: [train].record_every = {sweep.record_every} would keep about "
+                f"{records * 8 / 2**30:.1f} GiB of trajectories for {n_runs * len(configs):,} runs (limit "
+                f"{TRAJECTORY_LIMIT_BYTES / 2**30:.0f} GiB): record every more steps, or record a smaller grid"
+            )
     chunks = [
         choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, len(devices), chunk_size or sweep.chunk_size)
         for cfg in configs

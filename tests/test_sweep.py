@@ -478,3 +478,16 @@ def test_train_config_of_a_combination():
     assert cfg.loss == "bce" and cfg.steps == 10 and cfg.record_every == 5
     assert cfg.init_mode == "explicit" and cfg.thresholds.target == 0.05
     assert cfg.model.kind == "neuron" and cfg.model.activation == "sigmoid"
+
+
+def test_recording_trajectories_of_a_huge_grid_is_refused_before_running():
+    from lossjax import runner
+    from lossjax.sweep import SweepError
+
+    spec = {
+        "name": "huge",
+        "train": {"steps": 300, "record_every": 1, "loss": "quadratic"},
+        "init": {"w": {"start": -6.0, "stop": 6.0, "num": 1000}, "b": {"start": -6.0, "stop": 6.0, "num": 1000}},
+    }
+    with pytest.raises(SweepError, match=r"record_every = 1 would keep about \d+\.\d GiB"):
+        runner.run_sweep(spec)

@@ -17,15 +17,6 @@ from lossjax import activations as A
 from lossjax.activations import ACTIVATIONS, derivative, get_activation, straight_through
 
 
-@pytest.fixture(autouse=True)
-def _x64():
-    # tests/conftest.py enables x64 globally; this keeps the module correct on its own.
-    prev = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", prev)
-
-
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 

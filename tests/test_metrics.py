@@ -23,6 +23,7 @@ import pytest
 
 from lossjax import metrics, models, runner, train
 from lossjax.metrics import CONVERGED, DIVERGED, NEVER, SLOW, STALLED, Thresholds
+from engine_cases import runs, single
 
 # --------------------------------------------------------------------------------------
 # Helpers
@@ -65,29 +66,6 @@ def fold(losses, thresholds=Thresholds(), **per_step):
     for t in range(T):
         acc = metrics.accumulate(acc, obs[t], t, thresholds, is_update=True)
     return metrics.accumulate(acc, obs[T], T, thresholds, is_update=False)
-
-
-def single(x=1.0, y=0.0, dtype=np.float64) -> train.Data:
-    """One example (seed 002: x = 1, y = 0), no test set."""
-    x = np.atleast_2d(np.asarray(x, dtype))
-    y = np.full((x.shape[0], 1), y, dtype)
-    return train.Data(jnp.asarray(x), jnp.asarray(y), jnp.zeros((0, x.shape[1]), dtype), jnp.zeros((0, 1), dtype))
-
-
-def runs(dtype=np.float64, **fields) -> train.RunInputs:
-    """A batch of RunInputs; fields given as scalars or equal-length lists."""
-    defaults = dict(
-        seed=0, learning_rate=0.1, init_w=0.0, init_b=0.0, init_scheme=0, init_scale=1.0,
-        init_bias=0.0, init_bias_std=0.0, target=np.nan,
-    )
-    defaults.update(fields)
-    arrays = np.broadcast_arrays(*(np.atleast_1d(defaults[k]) for k in train.RunInputs._fields))
-    return train.RunInputs(
-        *(
-            jnp.asarray(a, np.int32 if k in ("seed", "init_scheme") else dtype)
-            for k, a in zip(train.RunInputs._fields, arrays)
-        )
-    )
 
 
 def train_many(config: train.TrainConfig, batch: train.RunInputs, data: train.Data):

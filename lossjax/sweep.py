@@ -509,12 +509,10 @@ class _Parser:
     def check_combinations(self, sweep: Sweep) -> None:
         """Catches combinations that cannot run, before anything is compiled."""
         for combo in sweep.static_combinations():
-            loss = losses_lib.get_loss(combo["loss"])
-            if combo["estimator"] == "score_function" and loss.input != "output":
-                raise self.error(
-                    "[train].estimator",
-                    f"'score_function' needs a loss defined on outputs; {combo['loss']!r} takes logits",
-                )
+            try:
+                train.check_estimator(combo["estimator"], combo["loss"])
+            except ValueError as e:
+                raise self.error("[train].estimator", str(e)) from None
 
 
 def _is_number(v: Any) -> bool:

@@ -184,6 +184,15 @@ def _wrap_activation(spec: str, estimator: str) -> tuple[activations_lib.Activat
     return base, base
 
 
+def check_estimator(estimator: str, loss_spec: str) -> None:
+    """Raises ``ValueError`` for a gradient estimator that cannot be used with this loss."""
+    if estimator == "score_function" and losses_lib.get_loss(loss_spec).input != "output":
+        raise ValueError(
+            f"estimator 'score_function' needs a loss defined on outputs, and {loss_spec!r} "
+            "is defined on logits; use e.g. zero_one, one_minus_f1, one_minus_iou, quadratic"
+        )
+
+
 def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary, metrics.Observation | None]]:
     """Builds ``train(run, data) -> (summary, trajectory)`` for one run (see module docstring).
 
@@ -200,11 +209,7 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
     hid_act, hid_base = _wrap_activation(mc.hidden_activation, config.estimator)
     apply = models.make_apply(mc, hid_act.fn)
     layer_acts = (hid_base,) * (mc.n_layers - 1) + (out_base,)
-    if config.estimator == "score_function" and loss.input != "output":
-        raise ValueError(
-            f"estimator 'score_function' needs a loss defined on outputs, and {config.loss!r} "
-            "is defined on logits; use e.g. zero_one, one_minus_f1, one_minus_iou, quadratic"
-        )
+    check_estimator(config.estimator, config.loss)
 
     def forward(params, x):
         logits, pre_activations = apply(params, x)
@@ -314,7 +319,7 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
             return observe(params, x, y, jax.random.fold_in(sample_key, t))
 
         optimizer = make_optimizer(config.optimizer, run.learning_rate, dtype)
-        params = init_params(run)
+        params = params0 = init_params(run)
         opt_state = optimizer.init(params)
         n_steps = config.steps
         # θ_0 and θ_T are evaluated outside the scan, so that inside it only what the
@@ -354,7 +359,7 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
         else:
             test_loss = test_accuracy = jnp.full((), jnp.nan, mdtype)
 
-        logits0, _, _ = forward(init_params(run), x_train)
+        logits0, _, _ = forward(params0, x_train)
         born_dead = (n_train > 1) & jnp.all(logits0 == logits0[:1])
 
         init = acc.init

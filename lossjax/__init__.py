@@ -3,7 +3,7 @@
 Quick use::
 
     import lossjax
-    ds = lossjax.run_sweep("experiments/nielsen.toml")   # or: lossjax run experiments/nielsen.toml
+    ds = lossjax.run_sweep("experiments/neuron/nielsen.toml")   # or: lossjax run experiments/neuron/nielsen.toml
     ds = lossjax.load("results/nielsen")                  # an xarray.Dataset
     ds.to_dataframe()                                      # for pandas users
 
@@ -20,19 +20,19 @@ from importlib import metadata as _metadata
 # Public names, imported lazily so that `import lossjax` (and the CLI) can configure XLA before
 # jax is first imported.
 _EXPORTS = {
-    "NEVER": "lossjax.metrics",
-    "OUTCOMES": "lossjax.metrics",
-    "Thresholds": "lossjax.metrics",
-    "ResultsError": "lossjax.results",
-    "load": "lossjax.results",
-    "save": "lossjax.results",
-    "outcome_labels": "lossjax.results",
-    "outcome_shares": "lossjax.results",
+    "NEVER": "lossjax.core.metrics",
+    "OUTCOMES": "lossjax.core.metrics",
+    "Thresholds": "lossjax.core.metrics",
+    "ResultsError": "lossjax.io.results",
+    "load": "lossjax.io.results",
+    "save": "lossjax.io.results",
+    "outcome_labels": "lossjax.io.results",
+    "outcome_shares": "lossjax.io.results",
     "run_sweep": "lossjax.runner",
-    "Sweep": "lossjax.sweep",
-    "SweepError": "lossjax.sweep",
-    "load_sweep": "lossjax.sweep",
-    "parse_sweep": "lossjax.sweep",
+    "Sweep": "lossjax.config",
+    "SweepError": "lossjax.config",
+    "load_sweep": "lossjax.config",
+    "parse_sweep": "lossjax.config",
 }
 
 try:

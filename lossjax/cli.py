@@ -1,6 +1,6 @@
 """The ``lossjax`` command: ``run``, ``report``, ``list``, ``bench``.
 
-    lossjax run experiments/nielsen.toml [--out DIR]   train a sweep, save results (and its report)
+    lossjax run experiments/neuron/nielsen.toml [--out DIR]   train a sweep, save results (and its report)
     lossjax report results/nielsen                     remake a saved sweep's figures and tables
     lossjax list                                       losses, activations, optimisers, datasets, ...
     lossjax bench [--quick] [--json FILE]              time lossjax against numpy / PyTorch baselines
@@ -30,7 +30,10 @@ def use_all_cpu_cores() -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lossjax import reports, results, runner, sweep
+    from lossjax import reports
+    from lossjax.io import results
+    from lossjax import runner
+    from lossjax import config as sweep
 
     use_compilation_cache()
     spec = sweep.load_sweep(args.spec)
@@ -56,12 +59,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from lossjax import reports, results
+    from lossjax import reports
+    from lossjax.io import results
 
     ds = results.load(args.folder)
     name = args.name or ds.attrs.get("report", "")
     if not name:
-        print(f"lossjax: {args.folder} has no report; give one with --name ({', '.join(reports.REPORTS)})", file=sys.stderr)
+        print(f"lossjax: {args.folder} has no report; give one with --name FILE.py:FUNCTION", file=sys.stderr)
         return 2
     for made in reports.make_report(name, ds, Path(args.folder)):
         print(made)
@@ -70,7 +74,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def catalogue_markdown() -> str:
     """The loss and activation catalogue as Markdown tables (``lossjax list --markdown``)."""
-    from lossjax import activations, losses, train
+    from lossjax.core import activations
+    from lossjax.core import losses
+    from lossjax.core import train
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
@@ -88,7 +94,14 @@ def catalogue_markdown() -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from lossjax import activations, datasets, losses, models, optimizers, reports, sweep, train
+    from lossjax.core import activations
+    from lossjax.data import datasets
+    from lossjax.core import losses
+    from lossjax.core import models
+    from lossjax.core import optimizers
+    from lossjax import reports
+    from lossjax import config as sweep
+    from lossjax.core import train
 
     if args.markdown:
         print(catalogue_markdown(), end="")
@@ -108,7 +121,6 @@ def _cmd_list(args: argparse.Namespace) -> int:
     section("datasets", ((n, d.description) for n, d in datasets.DATASETS.items()))
     section("init schemes", ((n, d) for n, (_, _, d) in models.INIT_SCHEMES.items()))
     section("dtypes", ((n, "") for n in train.DTYPES))
-    section("reports", ((n, d) for n, (_, d) in reports.REPORTS.items()))
     if args.verbose:
         for table, keys in sweep.SCHEMA.items():
             section(f"sweep keys [{table or 'top level'}]", keys.items())
@@ -133,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     use_all_cpu_cores()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # the benchmark parses its own options (argparse.REMAINDER drops "-..." ones)
-        from lossjax import bench
+        from lossjax.bench import harness as bench
 
         return bench.main(argv[1:])
     parser = argparse.ArgumentParser(
@@ -144,14 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train a sweep file and save its results")
-    p.add_argument("spec", help="sweep TOML file, e.g. experiments/nielsen.toml")
+    p.add_argument("spec", help="sweep TOML file, e.g. experiments/neuron/nielsen.toml")
     p.add_argument("--out", help="results folder (default: results/<name>/)")
     p.add_argument("--chunk-size", type=int, default=None, help="runs per compiled call (default: sized from memory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
     p = sub.add_parser("report", help="remake the figures and tables of saved results")
     p.add_argument("folder")
-    p.add_argument("--name", help="report name (default: the sweep's)")
+    p.add_argument("--name", help="report as FILE.py:FUNCTION (default: the sweep's)")
     p.set_defaults(func=_cmd_report)
     p = sub.add_parser("list", help="print the available losses, activations, optimisers, datasets, init schemes")
     p.add_argument("-v", "--verbose", action="store_true", help="also print every sweep-file key")
@@ -159,12 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_list)
     sub.add_parser("bench", help="benchmark against numpy and PyTorch (options: `lossjax bench -h`)")
     args = parser.parse_args(argv)
-    from lossjax.results import ResultsError
-    from lossjax.sweep import SweepError
+    from lossjax.io.results import ResultsError
+    from lossjax.config import SweepError
+    from lossjax.reports import ReportError
 
     try:
         return args.func(args)
-    except (SweepError, ResultsError) as e:
+    except (SweepError, ResultsError, ReportError) as e:
         print(f"lossjax: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -27,9 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lossjax import results as results_lib
-from lossjax import sweep as sweep_lib
-from lossjax import train as train_lib
+from lossjax.io import results as results_lib
+from lossjax import config as sweep_lib
+from lossjax.core import train as train_lib
 
 #: Upper bound on runs per chunk (keeps progress and host transfers granular).
 MAX_CHUNK = 1 << 20

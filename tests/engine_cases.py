@@ -3,7 +3,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from lossjax import train
+from lossjax.core import train
 
 
 def single(x=1.0, y=0.0, dtype=np.float64) -> train.Data:

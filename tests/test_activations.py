@@ -13,8 +13,8 @@ import pytest
 from jax.test_util import check_grads
 from scipy.special import erf
 
-from lossjax import activations as A
-from lossjax.activations import ACTIVATIONS, derivative, get_activation, straight_through
+from lossjax.core import activations as A
+from lossjax.core.activations import ACTIVATIONS, derivative, get_activation, straight_through
 
 
 DTYPES = [np.float32, np.float64]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from lossjax import bench
+from lossjax.bench import harness as bench
 
 NEURON_N, NEURON_T = 50**2, 300  # the grid over [-6, 6]² at 0.245 spacing: every regime
 MLP_N, MLP_T = 8, 20

@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from lossjax import datasets
-from lossjax.datasets import (
+from lossjax.data import datasets
+from lossjax.data.datasets import (
     DATASETS,
     Dataset,
     DatasetFileNotFoundError,

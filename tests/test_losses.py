@@ -14,8 +14,8 @@ import optax
 import pytest
 from jax.test_util import check_grads
 
-from lossjax import losses as L
-from lossjax.losses import LOSSES, get_loss
+from lossjax.core import losses as L
+from lossjax.core.losses import LOSSES, get_loss
 
 
 DTYPES = [np.float32, np.float64]

@@ -21,8 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossjax import metrics, models, runner, train
-from lossjax.metrics import CONVERGED, DIVERGED, NEVER, SLOW, STALLED, Thresholds
+from lossjax.core import metrics
+from lossjax.core import models
+from lossjax import runner
+from lossjax.core import train
+from lossjax.core.metrics import CONVERGED, DIVERGED, NEVER, SLOW, STALLED, Thresholds
 from engine_cases import runs, single
 
 # --------------------------------------------------------------------------------------
@@ -483,7 +486,7 @@ def mlp_runs():
     mc = models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=1, depth=2, width=3,
                             hidden_activation="relu", activation="sigmoid")
     cfg = train.TrainConfig(model=mc, loss="bce", dtype="float32", steps=1, init_mode="scheme")
-    from lossjax import datasets
+    from lossjax.data import datasets
 
     ds = datasets.make_dataset("xor")
     data = runner.to_data(ds, jnp.float32)

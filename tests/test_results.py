@@ -20,8 +20,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lossjax import cli, metrics, results, runner, sweep as sweep_lib
-from lossjax.results import ResultsError
+from lossjax import cli
+from lossjax.core import metrics
+from lossjax.io import results
+from lossjax import runner
+from lossjax import config as sweep_lib
+from lossjax.io.results import ResultsError
 
 SWEEP_TOML = """\
 name = "roundtrip"

@@ -20,7 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossjax import runner, sweep as sweep_lib, train
+from lossjax import runner
+from lossjax import config as sweep_lib
+from lossjax.core import train
 
 SWEEP = {
     "name": "grid",

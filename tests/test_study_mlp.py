@@ -15,10 +15,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossjax import activations, metrics, models, reports, study_mlp, sweep, train
+from lossjax.core import activations
+from lossjax.core import metrics
+from lossjax.core import models
+from lossjax import reports
+from lossjax import config as sweep
+from lossjax.core import train
+
+study_mlp = reports.load_module(Path(__file__).parents[1] / "experiments" / "mlp" / "report.py")
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = sorted((ROOT / "experiments").glob("mlp_*.toml"))
+EXPERIMENTS = sorted((ROOT / "experiments" / "mlp").glob("mlp_*.toml"))
 
 
 def _data(n=16, features=3, seed=0):
@@ -140,7 +147,7 @@ def test_single_input_dead_probability_closed_form_and_monte_carlo():
 def test_experiment_files_parse(path):
     spec = sweep.load_sweep(path)
     assert spec.name == path.stem
-    assert spec.report in reports.REPORTS
+    assert callable(reports.load(spec.report))
     assert spec.model_kind == "mlp"
     # Each file runs in minutes on 2 cores: at most 20 programs, except the dying-ReLU grid whose
     # programs take one step (steps = 1) and compile in seconds (5 widths × 20 depths).
@@ -150,13 +157,13 @@ def test_experiment_files_parse(path):
 
 def test_grids_cover_the_issue():
     """Issue 5: dying ReLU at widths 2, 3, 4, 5, 10 and depths 1 to 20; depth × {sigmoid, tanh, relu} × loss."""
-    relu = sweep.load_sweep(ROOT / "experiments" / "mlp_dying_relu.toml")
+    relu = sweep.load_sweep(ROOT / "experiments" / "mlp" / "mlp_dying_relu.toml")
     combos = relu.static_combinations()
     assert {c["width"] for c in combos} == {2, 3, 4, 5, 10}
     depths = {c["depth"] for c in combos}
     assert min(depths) == 1 and max(depths) == 20 and len(depths) >= 10
     assert relu.n_runs // len(combos) >= 4 * 10_000  # 4 bias initialisations × 10,000 seeds per cell
-    depth = sweep.load_sweep(ROOT / "experiments" / "mlp_depth.toml")
+    depth = sweep.load_sweep(ROOT / "experiments" / "mlp" / "mlp_depth.toml")
     combos = depth.static_combinations()
     assert {c["hidden_activation"] for c in combos} == {"sigmoid", "tanh", "relu"}
     assert {c["loss"] for c in combos} == {"quadratic", "bce"}

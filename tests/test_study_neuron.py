@@ -2,16 +2,22 @@
 
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from lossjax import metrics, runner, study_neuron
-from lossjax.sweep import load_sweep
+from lossjax.core import metrics
+from lossjax import runner
+from lossjax.config import load_sweep
+from lossjax import reports
+
+study_neuron = reports.load_module(Path(__file__).parents[1] / "experiments" / "neuron" / "report.py")
 
 
 @pytest.fixture(scope="module")
 def nielsen():
-    return runner.run_sweep(load_sweep("experiments/nielsen.toml"))
+    return runner.run_sweep(load_sweep("experiments/neuron/nielsen.toml"))
 
 
 def test_nielsen_initial_outputs(nielsen):

@@ -13,8 +13,13 @@ import math
 import numpy as np
 import pytest
 
-from lossjax import activations, datasets, losses, models, optimizers, train
-from lossjax.sweep import SCHEMA, SweepError, batched_grid, load_sweep, parse_sweep
+from lossjax.core import activations
+from lossjax.data import datasets
+from lossjax.core import losses
+from lossjax.core import models
+from lossjax.core import optimizers
+from lossjax.core import train
+from lossjax.config import SCHEMA, SweepError, batched_grid, load_sweep, parse_sweep
 
 BASE = {
     "name": "t",
@@ -482,7 +487,7 @@ def test_train_config_of_a_combination():
 
 def test_recording_trajectories_of_a_huge_grid_is_refused_before_running():
     from lossjax import runner
-    from lossjax.sweep import SweepError
+    from lossjax.config import SweepError
 
     spec = {
         "name": "huge",

@@ -19,7 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossjax import losses, metrics, models, train
+from lossjax.core import losses
+from lossjax.core import metrics
+from lossjax.core import models
+from lossjax.core import train
 from engine_cases import runs, single
 
 TEXTS_INITS = [(0.6, 0.9), (2.0, 2.0)]

@@ -1,0 +1,1 @@
+"""``lossjax bench``: the engine timed against plain baselines in one run."""

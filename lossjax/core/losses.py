@@ -1,0 +1,635 @@
+"""Loss functions and batch objectives, and the registry the training engine uses.
+
+Two layers, optax style:
+
+* Elementwise functions (``quadratic``, ``squared_error``, ``huber``, ``hinge``, ...): pure,
+  no reduction, hyperparameters keyword-only. Each docstring gives the formula, the gradient
+  with respect to the model output and where that gradient is zero. ``softmax_cross_entropy``
+  reduces over the class axis only (like optax).
+* Batch objectives (``zero_one``, ``one_minus_f1``, ``one_minus_iou``, ``soft_f1``,
+  ``soft_iou``, ``lovasz_hinge``): scalar functions of a whole batch.
+
+The registry (:data:`LOSSES`, :func:`get_loss`) wraps them as ``fn(predictions, targets)``
+with ``predictions``/``targets`` of shape ``(n, K)`` returning a scalar: the mean over the n
+samples of the per-sample loss summed over the K output units (batch objectives: the
+objective of the whole batch). Targets are ``{0, 1}`` floats (binary, K = 1) or one-hot.
+Targets are cast to the dtype of the predictions, and the result has that dtype.
+
+Conventions worth knowing:
+
+* ``quadratic`` is ½(y − a)² (seed 002); ``squared_error`` is (y − a)² and ``mse`` its mean
+  (seed 003). ``quadratic`` = ``optax.l2_loss``, ``squared_error`` = ``optax.squared_error``.
+* Seed 001 guards ``log 0`` with ``log(a + 1e-7)``. The guard is a Python float, so it is
+  rounded to the prediction dtype (float16: 1.19e-7; bfloat16: 1.0e-7 but ``a + 1e-7 == a``
+  for ``a > ~2e-5``).
+* Reductions of float16/bfloat16 arrays accumulate in float32 inside ``jnp.sum``/``jnp.mean``
+  and are cast back. The counts of the hard objectives and the cumulative sums of the
+  Lovász gradient are accumulated in ``promote_types(dtype, float32)`` and the result is cast
+  back to the prediction dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lossjax.core.specs import canonical_name, format_number, parse_params
+
+__all__ = [
+    "Loss",
+    "LOSSES",
+    "get_loss",
+    "GUARD",
+    "quadratic",
+    "squared_error",
+    "absolute_error",
+    "huber",
+    "binary_cross_entropy_logits",
+    "binary_cross_entropy_guarded",
+    "cross_entropy_guarded_one_sided",
+    "one_sided_cross_entropy",
+    "softmax_cross_entropy",
+    "hinge",
+    "squared_hinge",
+    "zero_one",
+    "one_minus_f1",
+    "one_minus_iou",
+    "soft_f1",
+    "soft_iou",
+    "lovasz_hinge",
+]
+
+GUARD = 1e-7
+"""Seed 001's guard against ``log 0``: ``log(a + 1e-7)``."""
+
+
+def _check(name: str, a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    a = jnp.asarray(a)
+    b = jnp.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"{name}: shapes differ: {a.shape} vs {b.shape} (no broadcasting)")
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        raise ValueError(f"{name}: predictions must be floating point, got {a.dtype}")
+    return a, b
+
+
+def _acc_dtype(dtype) -> jnp.dtype:
+    return jnp.promote_types(dtype, jnp.float32)
+
+
+# --------------------------------------------------------------------------------------
+# Elementwise losses.
+# --------------------------------------------------------------------------------------
+
+
+def quadratic(a: jax.Array, y: jax.Array) -> jax.Array:
+    """Quadratic cost ``½(y − a)²`` (seed 002's ``(y - a)^2/2``; seed 001's ``0.5*sum``).
+
+    Gradient: ``∂/∂a = a − y``. Through a sigmoid output ``a = σ(z)`` this becomes
+    ``(a − y)·σ'(z)``, the saturation factor of seed 002.
+
+    Zero gradient: only at ``a = y``.
+
+    Args:
+      a: predictions (model output).
+      y: targets, same shape.
+
+    Returns:
+      Elementwise loss, same shape as ``a``. Equal to ``optax.l2_loss(a, y)``.
+    """
+    a, y = _check("quadratic", a, y)
+    return 0.5 * jnp.square(y - a)
+
+
+def squared_error(a: jax.Array, y: jax.Array) -> jax.Array:
+    """Squared error ``(y − a)²`` (seed 003; its mean is MSE). Twice :func:`quadratic`.
+
+    Gradient: ``∂/∂a = 2(a − y)``. Zero gradient: only at ``a = y``.
+
+    Returns:
+      Elementwise loss, equal to ``optax.squared_error(a, y)``.
+    """
+    a, y = _check("squared_error", a, y)
+    return jnp.square(y - a)
+
+
+def absolute_error(a: jax.Array, y: jax.Array) -> jax.Array:
+    """Absolute error ``|y − a|`` (seed 003; its mean is MAE).
+
+    Gradient: ``∂/∂a = sign(a − y)``: constant magnitude 1 however small the error.
+    Zero gradient: at ``a = y`` (``jnp.abs`` takes the subgradient 0 there).
+    """
+    a, y = _check("absolute_error", a, y)
+    return jnp.abs(y - a)
+
+
+def huber(a: jax.Array, y: jax.Array, *, delta: float = 1.0) -> jax.Array:
+    """Huber loss: ``½e²`` for ``|e| ≤ δ`` else ``δ(|e| − ½δ)``, with ``e = a − y``.
+
+    Gradient: ``∂/∂a = e`` for ``|e| ≤ δ`` else ``δ·sign(e)`` (clipped to ``[−δ, δ]``).
+    Zero gradient: only at ``a = y``.
+
+    Args:
+      a: predictions.
+      y: targets.
+      delta: threshold between the quadratic and linear parts, > 0.
+
+    Returns:
+      Elementwise loss; equal to ``optax.huber_loss(a, y, delta)``.
+    """
+    a, y = _check("huber", a, y)
+    abs_e = jnp.abs(a - y)
+    quad = jnp.minimum(abs_e, delta)
+    lin = abs_e - quad
+    return 0.5 * quad * quad + delta * lin
+
+
+def binary_cross_entropy_logits(z: jax.Array, y: jax.Array) -> jax.Array:
+    """Numerically stable binary cross-entropy on logits.
+
+    ``−[y log σ(z) + (1 − y) log(1 − σ(z))] = y·softplus(−z) + (1 − y)·softplus(z)``
+    ``= max(z, 0) − z·y + log(1 + e^{−|z|})``.
+
+    Gradient: ``∂/∂z = σ(z) − y``: no ``σ'`` factor (seed 002), never underflows to 0 when
+    the prediction is wrong, however saturated.
+    Zero gradient: only in the limit ``σ(z) = y`` (``z → ±∞`` for hard targets).
+
+    Returns:
+      Elementwise loss; equal to ``optax.sigmoid_binary_cross_entropy(z, y)``.
+    """
+    z, y = _check("binary_cross_entropy_logits", z, y)
+    # Written with softplus (= logaddexp(., 0)), whose derivative is exactly sigma: the
+    # max(z,0) + log1p(exp(-|z|)) form has the same value but jax's subgradients of max and
+    # abs at z = 0 cancel, giving dL/dz = -y instead of 0.5 - y there. Two softplus terms
+    # (rather than softplus(z) - z*y) also keep the tiny loss of a confident correct
+    # prediction (e^{-|z|}) instead of cancelling it to 0.
+    return y * jax.nn.softplus(-z) + (1.0 - y) * jax.nn.softplus(z)
+
+
+def binary_cross_entropy_guarded(a: jax.Array, y: jax.Array) -> jax.Array:
+    """Two-sided guarded binary cross-entropy on probabilities.
+
+    ``−[y·log(a + 1e-7) + (1 − y)·log(1 − a + 1e-7)]``: seed 001's ``log(y + 1e-7)`` guard
+    applied to both terms.
+
+    Gradient: ``∂/∂a = −y/(a + 1e-7) + (1 − y)/(1 − a + 1e-7)``; through ``a = σ(z)`` it is
+    multiplied by ``σ'(z) = a(1 − a)``.
+    Zero gradient: at ``a = y`` only w.r.t. ``a``; but w.r.t. the logit it is exactly 0
+    wherever ``σ(z)`` has rounded to exactly 0 or 1 (float32: ``|z| ≳ 16.6``) even when the
+    prediction is wrong, and the loss is then stuck at ``−log(1e-7) ≈ 16.1``.
+    """
+    a, y = _check("binary_cross_entropy_guarded", a, y)
+    return -(y * jnp.log(a + GUARD) + (1.0 - y) * jnp.log(1.0 - a + GUARD))
+
+
+def cross_entropy_guarded_one_sided(a: jax.Array, t: jax.Array) -> jax.Array:
+    """Seed 001's cross-entropy term, exactly as written: ``−t·log(a + 1e-7)``.
+
+    Meant for one-hot targets with a softmax output (summing over classes gives seed 001's
+    ``-sum(t*log(y+1e-7))``).
+
+    Gradient: ``∂/∂a = −t/(a + 1e-7)``.
+    Zero gradient: wherever ``t = 0``: for a single output unit (K = 1) every sample with
+    target 0 contributes nothing.
+    """
+    a, t = _check("cross_entropy_guarded_one_sided", a, t)
+    return -t * jnp.log(a + GUARD)
+
+
+def one_sided_cross_entropy(a: jax.Array, y: jax.Array) -> jax.Array:
+    """Seed 002's one-sided cross-entropy ``−y·log(a)`` (``-mean(ys*log(y))``), unguarded.
+
+    Gradient: ``∂/∂a = −y/a``.
+    Zero gradient: identically 0 (loss and gradient) when ``y = 0``: seed 002's warning that
+    ``ys`` must not be 0. ``a = 0`` with ``y = 1`` gives ``inf``; with ``y = 0`` it gives
+    ``nan`` (``0·log 0``) -- exactly as the seed's formula does.
+    """
+    a, y = _check("one_sided_cross_entropy", a, y)
+    return -y * jnp.log(a)
+
+
+def softmax_cross_entropy(logits: jax.Array, onehot: jax.Array) -> jax.Array:
+    """Softmax cross-entropy over the last axis: ``−Σ_k y_k log softmax(z)_k``.
+
+    Gradient: ``∂/∂z_k = softmax(z)_k − y_k``.
+    Zero gradient: only when ``softmax(z) = y``. With a single class (K = 1) softmax is
+    identically 1, so the loss and its gradient are identically 0.
+
+    Args:
+      logits: ``(..., K)`` logits.
+      onehot: ``(..., K)`` one-hot (or probability) targets.
+
+    Returns:
+      ``(...)``: one value per sample. Equal to ``optax.softmax_cross_entropy``.
+    """
+    logits, onehot = _check("softmax_cross_entropy", logits, onehot)
+    return -jnp.sum(onehot * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+
+
+def hinge(score: jax.Array, t: jax.Array) -> jax.Array:
+    """Hinge loss ``max(0, 1 − t·score)`` with labels ``t ∈ {−1, +1}`` (seed 003).
+
+    Gradient: ``∂/∂score = −t`` where ``t·score < 1``, else 0.
+    Zero gradient: from the margin on, ``t·score ≥ 1``: correctly classified samples with
+    margin stop contributing. Written with ``jax.nn.relu``, whose derivative at 0 is 0, so
+    the gradient is 0 at ``t·score = 1`` exactly (``jnp.maximum``, as in optax, would split
+    it and give ``−t/2`` there).
+
+    Returns:
+      Elementwise loss; equal in value to ``optax.hinge_loss(score, t)``.
+    """
+    score, t = _check("hinge", score, t)
+    return jax.nn.relu(1.0 - t * score)
+
+
+def squared_hinge(score: jax.Array, t: jax.Array) -> jax.Array:
+    """Squared hinge ``max(0, 1 − t·score)²``, ``t ∈ {−1, +1}``.
+
+    Gradient: ``∂/∂score = −2t·max(0, 1 − t·score)``, continuous.
+    Zero gradient: ``t·score ≥ 1``.
+    """
+    score, t = _check("squared_hinge", score, t)
+    return jnp.square(jax.nn.relu(1.0 - t * score))
+
+
+# --------------------------------------------------------------------------------------
+# Batch objectives.
+# --------------------------------------------------------------------------------------
+
+
+def _hard(a: jax.Array) -> jax.Array:
+    """Hard predictions in ``{0, 1}``: threshold at 0.5 for K = 1, one-hot argmax for K > 1."""
+    if a.ndim >= 1 and a.shape[-1] > 1:
+        return jax.nn.one_hot(jnp.argmax(a, axis=-1), a.shape[-1], dtype=_acc_dtype(a.dtype))
+    return (a > 0.5).astype(_acc_dtype(a.dtype))
+
+
+def _safe_ratio(num: jax.Array, den: jax.Array, empty: float) -> jax.Array:
+    """``num/den``, or ``empty`` where ``den == 0`` (double ``where``: finite gradients)."""
+    ok = den > 0
+    return jnp.where(ok, num / jnp.where(ok, den, 1.0), empty)
+
+
+def _counts(a: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    p = _hard(a)
+    y = y.astype(p.dtype)
+    tp = jnp.sum(p * y)
+    fp = jnp.sum(p * (1.0 - y))
+    fn = jnp.sum((1.0 - p) * y)
+    return tp, fp, fn
+
+
+def zero_one(a: jax.Array, y: jax.Array) -> jax.Array:
+    """0-1 loss ``1 − accuracy`` of the batch on hard predictions (seed 000).
+
+    Hard prediction: ``a > 0.5`` for one output unit (K = 1); for K > 1 the arg-max class
+    (a sample is correct when the arg-max of ``a`` equals the arg-max of the one-hot ``y``).
+
+    Gradient: 0 almost everywhere (the thresholding is piecewise constant; ``jax.grad``
+    returns exactly 0 everywhere). Zero gradient: everywhere.
+
+    Args:
+      a: ``(n, K)`` probabilities (model output).
+      y: ``(n, K)`` targets in ``{0, 1}`` / one-hot.
+
+    Returns:
+      Scalar in ``[0, 1]``, dtype of ``a``.
+    """
+    a, y = _check("zero_one", a, y)
+    if a.ndim >= 1 and a.shape[-1] > 1:
+        correct = (jnp.argmax(a, axis=-1) == jnp.argmax(y, axis=-1)).astype(_acc_dtype(a.dtype))
+    else:
+        correct = ((a > 0.5) == (y > 0.5)).astype(_acc_dtype(a.dtype))
+    return (1.0 - jnp.mean(correct)).astype(a.dtype)
+
+
+def one_minus_f1(a: jax.Array, y: jax.Array) -> jax.Array:
+    """``1 − F1`` of the batch on hard predictions (seed 004).
+
+    ``F1 = 2TP / (2TP + FP + FN)`` counted over all ``(n, K)`` entries (micro average) with
+    hard predictions as in :func:`zero_one`. A batch with no positive targets and no
+    predicted positives has ``F1 = 1`` by definition (loss 0).
+
+    Zero gradient: everywhere (``jax.grad`` returns exactly 0).
+    """
+    a, y = _check("one_minus_f1", a, y)
+    tp, fp, fn = _counts(a, y)
+    return (1.0 - _safe_ratio(2.0 * tp, 2.0 * tp + fp + fn, 1.0)).astype(a.dtype)
+
+
+def one_minus_iou(a: jax.Array, y: jax.Array) -> jax.Array:
+    """``1 − IoU`` (Jaccard) of the batch on hard predictions (seed 004).
+
+    ``IoU = TP / (TP + FP + FN)`` over all ``(n, K)`` entries, hard predictions as in
+    :func:`zero_one`; ``IoU = 1`` for a batch with no positives and no predicted positives.
+
+    Zero gradient: everywhere (``jax.grad`` returns exactly 0).
+    """
+    a, y = _check("one_minus_iou", a, y)
+    tp, fp, fn = _counts(a, y)
+    return (1.0 - _safe_ratio(tp, tp + fp + fn, 1.0)).astype(a.dtype)
+
+
+def soft_f1(a: jax.Array, y: jax.Array) -> jax.Array:
+    """Soft ``1 − F1`` on probabilities: ``1 − 2Σa·y / (Σa + Σy)`` (sums over all entries).
+
+    The counts of :func:`one_minus_f1` with the hard predictions replaced by ``a``
+    (TP = Σay, FP = Σa(1−y), FN = Σ(1−a)y). ``Σa + Σy = 0`` gives loss 0 (F1 = 1).
+
+    Gradient: ``∂/∂a_i = −2[y_i(Σa + Σy) − Σay] / (Σa + Σy)²``.
+    Zero gradient: when ``a = y`` exactly, and when there are no positive targets
+    (then the loss is 1 for any ``a > 0``: gradient 0 in every direction that keeps ``Σa > 0``).
+    """
+    a, y = _check("soft_f1", a, y)
+    tp = jnp.sum(a * y)
+    den = jnp.sum(a) + jnp.sum(y)
+    return 1.0 - _safe_ratio(2.0 * tp, den, 1.0)
+
+
+def soft_iou(a: jax.Array, y: jax.Array) -> jax.Array:
+    """Soft ``1 − IoU`` on probabilities: ``1 − Σa·y / (Σa + Σy − Σa·y)``.
+
+    ``Σa + Σy − Σay = 0`` gives loss 0 (IoU = 1).
+
+    Gradient: ``∂/∂a_i = −[y_i·U − I(1 − y_i)] / U²`` with ``I = Σay``, ``U = Σa + Σy − I``.
+    Zero gradient: when ``a = y`` exactly, and when there are no positive targets.
+    """
+    a, y = _check("soft_iou", a, y)
+    inter = jnp.sum(a * y)
+    union = jnp.sum(a) + jnp.sum(y) - inter
+    return 1.0 - _safe_ratio(inter, union, 1.0)
+
+
+def _lovasz_grad(gt_sorted: jax.Array) -> jax.Array:
+    """Gradient of the Lovász extension of the Jaccard loss w.r.t. sorted errors."""
+    gts = jnp.sum(gt_sorted)
+    intersection = gts - jnp.cumsum(gt_sorted)
+    union = gts + jnp.cumsum(1.0 - gt_sorted)  # >= 1 everywhere when p >= 1
+    jaccard = 1.0 - intersection / union
+    return jnp.concatenate([jaccard[:1], jaccard[1:] - jaccard[:-1]])
+
+
+def lovasz_hinge(score: jax.Array, y: jax.Array) -> jax.Array:
+    """Binary Lovász hinge (Berman, Rannen Triki & Blaschko, CVPR 2018): a convex surrogate
+    of ``1 − IoU`` on scores/logits.
+
+    With ``t = 2y − 1`` and hinge errors ``m_i = 1 − t_i·score_i``, sort the errors in
+    decreasing order and take ``Σ_i max(m_(i), 0)·g_i``, where ``g`` is the gradient of the
+    Lovász extension of the Jaccard loss at the sorted labels (``lovasz_grad`` of the
+    reference code). Computed over all ``(n, K)`` entries at once (the reference's
+    ``per_image=False``). When every ``m_i ∈ {0, 1}`` it equals the Jaccard loss of the
+    mispredicted set ``M = {i: m_i = 1}``, ``Δ_J(M) = |M| / |{y = 1} ∪ M|`` (the extension
+    agrees with the set function on indicator vectors).
+
+    Gradient: ``∂/∂score_i = −t_i·g_(rank i)`` for ``m_i > 0``, else 0.
+    Zero gradient: entries past the margin (``t·score ≥ 1``); all entries when every one is.
+
+    Args:
+      score: ``(n, K)`` logits or scores (pre-activation).
+      y: ``(n, K)`` targets in ``{0, 1}``.
+
+    Returns:
+      Scalar, dtype of ``score``.
+    """
+    score, y = _check("lovasz_hinge", score, y)
+    acc = _acc_dtype(score.dtype)
+    s = score.reshape(-1)
+    labels = y.reshape(-1).astype(acc)
+    signs = 2.0 * labels - 1.0
+    errors = 1.0 - s.astype(acc) * signs
+    order = jnp.argsort(-jax.lax.stop_gradient(errors))
+    errors_sorted = errors[order]
+    grad = _lovasz_grad(labels[order])
+    return jnp.dot(jax.nn.relu(errors_sorted), grad).astype(score.dtype)
+
+
+# --------------------------------------------------------------------------------------
+# Registry.
+# --------------------------------------------------------------------------------------
+
+
+class Loss(NamedTuple):
+    """A batch loss as the engine uses it.
+
+    Attributes:
+      name: canonical registry spec, e.g. ``"huber"`` or ``"huber:delta=0.5"``.
+      fn: ``(predictions (n, K), targets (n, K)) -> scalar`` with the dtype of predictions.
+      input: ``"output"`` (predictions are the output activation ``a``) or ``"logits"``
+        (predictions are the output pre-activation ``z``; the loss applies sigmoid/softmax
+        itself, or, for the hinge family, uses ``z`` as the score).
+      description: one line for ``lossjax list`` with the formula.
+      zero_grad: one line: where the gradient w.r.t. the prediction vanishes.
+    """
+
+    name: str
+    fn: Callable[[jax.Array, jax.Array], jax.Array]
+    input: Literal["output", "logits"]
+    description: str
+    zero_grad: str
+
+
+def _prepare(name: str, p: jax.Array, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+    p = jnp.asarray(p)
+    t = jnp.asarray(t)
+    if p.ndim != 2:
+        raise ValueError(f"loss {name!r}: predictions must have shape (n, K), got {p.shape}")
+    if p.shape != t.shape:
+        raise ValueError(
+            f"loss {name!r}: predictions {p.shape} and targets {t.shape} differ (no broadcasting)"
+        )
+    if not jnp.issubdtype(p.dtype, jnp.floating):
+        raise ValueError(f"loss {name!r}: predictions must be floating point, got {p.dtype}")
+    return p, t.astype(p.dtype)
+
+
+def _per_sample(name: str, elem: Callable[[jax.Array, jax.Array], jax.Array], *, pm: bool = False):
+    """Mean over samples of the elementwise loss summed over the K units."""
+
+    def fn(p: jax.Array, t: jax.Array) -> jax.Array:
+        p, t = _prepare(name, p, t)
+        if pm:  # {0, 1} -> {-1, +1}
+            t = 2.0 * t - 1.0
+        return jnp.mean(jnp.sum(elem(p, t), axis=-1))
+
+    fn.__name__ = f"{name}_loss"
+    fn.__doc__ = f"Registry loss {name!r}: mean over samples of sum over units of {elem.__name__}."
+    return fn
+
+
+def _batch(name: str, obj: Callable[[jax.Array, jax.Array], jax.Array]):
+    def fn(p: jax.Array, t: jax.Array) -> jax.Array:
+        p, t = _prepare(name, p, t)
+        return obj(p, t)
+
+    fn.__name__ = f"{name}_loss"
+    fn.__doc__ = f"Registry loss {name!r}: batch objective {obj.__name__}."
+    return fn
+
+
+def _softmax_ce(p: jax.Array, t: jax.Array) -> jax.Array:
+    return jnp.mean(softmax_cross_entropy(p, t))
+
+
+def _make_huber(delta: float) -> Loss:
+    delta = float(delta)
+    if not delta > 0:
+        raise ValueError(f"huber: delta must be > 0, got {delta!r}")
+    name = "huber" if delta == 1.0 else f"huber:delta={format_number(delta)}"
+    return Loss(
+        name,
+        _per_sample(name, lambda a, y: huber(a, y, delta=delta)),
+        "output",
+        f"Huber, delta={format_number(delta)}: 0.5 e^2 if |e|<=delta else delta(|e|-delta/2), e=a-y",
+        "only at a = y (gradient clipped to [-delta, delta] elsewhere)",
+    )
+
+
+LOSSES: dict[str, Loss] = {
+    "quadratic": Loss(
+        "quadratic",
+        _per_sample("quadratic", quadratic),
+        "output",
+        "quadratic cost 0.5(y-a)^2 (seeds 001/002), dL/da = a-y",
+        "only at a = y; through a sigmoid the factor sigma'(z) vanishes when saturated",
+    ),
+    "mse": Loss(
+        "mse",
+        _per_sample("mse", squared_error),
+        "output",
+        "squared error (y-a)^2 (seed 003; twice quadratic), dL/da = 2(a-y)",
+        "only at a = y; through a sigmoid the factor sigma'(z) vanishes when saturated",
+    ),
+    "mae": Loss(
+        "mae",
+        _per_sample("mae", absolute_error),
+        "output",
+        "absolute error |y-a| (seed 003), dL/da = sign(a-y)",
+        "only at a = y (constant magnitude 1 elsewhere, however small the error)",
+    ),
+    "huber": _make_huber(1.0),
+    "bce": Loss(
+        "bce",
+        _per_sample("bce", binary_cross_entropy_logits),
+        "logits",
+        "binary cross-entropy on logits, stable: y softplus(-z) + (1-y) softplus(z), dL/dz = sigma(z)-y",
+        "only as sigma(z) -> y (never for a wrong prediction)",
+    ),
+    "bce_guarded": Loss(
+        "bce_guarded",
+        _per_sample("bce_guarded", binary_cross_entropy_guarded),
+        "output",
+        "-[y log(a+1e-7) + (1-y) log(1-a+1e-7)] on probabilities (seed 001's guard, two-sided)",
+        "w.r.t. the logit: wherever sigma(z) rounds to 0 or 1 (float32 |z| > ~16.6), even if wrong",
+    ),
+    "ce_guarded": Loss(
+        "ce_guarded",
+        _per_sample("ce_guarded", cross_entropy_guarded_one_sided),
+        "output",
+        "seed 001's cross-entropy -t log(a+1e-7), summed over units",
+        "every unit with target 0 (with K=1: every sample of class 0)",
+    ),
+    "ce_one_sided": Loss(
+        "ce_one_sided",
+        _per_sample("ce_one_sided", one_sided_cross_entropy),
+        "output",
+        "seed 002's one-sided cross-entropy -y log(a), unguarded",
+        "identically 0 (loss and gradient) where y = 0",
+    ),
+    "softmax_ce": Loss(
+        "softmax_ce",
+        _batch("softmax_ce", _softmax_ce),
+        "logits",
+        "softmax cross-entropy -sum_k y_k log softmax(z)_k, dL/dz = softmax(z)-y",
+        "only as softmax(z) -> y; identically 0 when K = 1",
+    ),
+    "hinge": Loss(
+        "hinge",
+        _per_sample("hinge", hinge, pm=True),
+        "logits",
+        "hinge max(0, 1 - t z), t = 2y-1 (seed 003), dL/dz = -t inside the margin",
+        "past the margin: t z >= 1",
+    ),
+    "squared_hinge": Loss(
+        "squared_hinge",
+        _per_sample("squared_hinge", squared_hinge, pm=True),
+        "logits",
+        "squared hinge max(0, 1 - t z)^2, t = 2y-1",
+        "past the margin: t z >= 1",
+    ),
+    "zero_one": Loss(
+        "zero_one",
+        _batch("zero_one", zero_one),
+        "output",
+        "1 - accuracy on hard predictions (a > 0.5; argmax for K > 1) (seed 000)",
+        "everywhere (piecewise constant)",
+    ),
+    "one_minus_f1": Loss(
+        "one_minus_f1",
+        _batch("one_minus_f1", one_minus_f1),
+        "output",
+        "1 - F1 = 1 - 2TP/(2TP+FP+FN) on hard predictions, micro over (n,K); empty batch F1 = 1",
+        "everywhere (piecewise constant)",
+    ),
+    "one_minus_iou": Loss(
+        "one_minus_iou",
+        _batch("one_minus_iou", one_minus_iou),
+        "output",
+        "1 - IoU = 1 - TP/(TP+FP+FN) (Jaccard) on hard predictions; empty batch IoU = 1",
+        "everywhere (piecewise constant)",
+    ),
+    "soft_f1": Loss(
+        "soft_f1",
+        _batch("soft_f1", soft_f1),
+        "output",
+        "soft 1 - F1 = 1 - 2 sum(a y)/(sum a + sum y) on probabilities",
+        "at a = y, and everywhere when the batch has no positive targets",
+    ),
+    "soft_iou": Loss(
+        "soft_iou",
+        _batch("soft_iou", soft_iou),
+        "output",
+        "soft 1 - IoU = 1 - sum(a y)/(sum a + sum y - sum(a y)) on probabilities",
+        "at a = y, and everywhere when the batch has no positive targets",
+    ),
+    "lovasz_hinge": Loss(
+        "lovasz_hinge",
+        _batch("lovasz_hinge", lovasz_hinge),
+        "logits",
+        "Lovasz hinge (Berman et al. 2018): Lovasz extension of 1 - IoU on hinge errors 1 - t z",
+        "entries past the margin t z >= 1 (all of them when every entry is)",
+    ),
+}
+
+_FACTORIES: dict[str, tuple[Callable[..., Loss], dict[str, float]]] = {
+    name: ((lambda loss=loss: loss), {}) for name, loss in LOSSES.items()
+}
+_FACTORIES["huber"] = (_make_huber, {"delta": 1.0})
+
+
+def get_loss(spec: str) -> Loss:
+    """Look up a loss by registry spec ``name`` or ``name:key=value[,key=value]``.
+
+    Args:
+      spec: e.g. ``"bce"``, ``"huber"``, ``"huber:delta=0.5"``.
+
+    Returns:
+      The :class:`Loss`; ``name`` is the spec in canonical form (parameters as given, even at
+      their default, numbers without a trailing ``.0``, no whitespace), so
+      ``get_loss(loss.name)`` round-trips.
+
+    Raises:
+      ValueError: unknown name or unknown/malformed/out-of-range parameter; the message
+        names the bad value and lists the allowed ones.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"loss spec must be a string, got {spec!r}")
+    name, colon, ptext = spec.strip().partition(":")
+    name = name.strip()
+    if name not in _FACTORIES:
+        raise ValueError(f"unknown loss {name!r} in spec {spec!r}; allowed: {sorted(_FACTORIES)}")
+    factory, defaults = _FACTORIES[name]
+    params = parse_params(spec, "loss", name, ptext, defaults) if colon else {}
+    loss = factory(**{**defaults, **params})
+    return loss._replace(name=canonical_name(name, params))

@@ -1,0 +1,1 @@
+"""Datasets: small synthetic tasks, MNIST-1D and IDX loaders, as float64 numpy arrays."""

@@ -1,0 +1,1 @@
+"""Files: labelled results on disk, atomic writes, provenance, figures and tables."""

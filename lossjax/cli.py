@@ -74,9 +74,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def catalogue_markdown() -> str:
     """The loss and activation catalogue as Markdown tables (``lossjax list --markdown``)."""
-    from lossjax.core import activations
-    from lossjax.core import losses
-    from lossjax.core import train
+    from lossjax.core import activations, estimators, losses
 
     def cell(text: str) -> str:
         return text.replace("|", "\\|")
@@ -89,19 +87,14 @@ def catalogue_markdown() -> str:
         for n, a in activations.ACTIVATIONS.items()
     ]
     out += ["", "| gradient estimator | what it does |", "| --- | --- |"]
-    out += [f"| `{n}` | {cell(d)} |" for n, d in train.ESTIMATORS.items()]
+    out += [f"| `{n}` | {cell(e.description)} |" for n, e in estimators.ESTIMATORS.items()]
     return "\n".join(out) + "\n"
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from lossjax.core import activations
-    from lossjax.data import datasets
-    from lossjax.core import losses
-    from lossjax.core import models
-    from lossjax.core import optimizers
-    from lossjax import reports
     from lossjax import config as sweep
-    from lossjax.core import train
+    from lossjax.core import activations, estimators, losses, models, optimizers, train
+    from lossjax import data as datasets
 
     if args.markdown:
         print(catalogue_markdown(), end="")
@@ -116,10 +109,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     section("losses (input: output a, or logits z)", ((n, f"[{l.input}] {l.description}") for n, l in losses.LOSSES.items()))
     section("activations", ((n, a.description) for n, a in activations.ACTIVATIONS.items()))
-    section("gradient estimators", train.ESTIMATORS.items())
+    section("gradient estimators", ((n, e.description) for n, e in estimators.ESTIMATORS.items()))
     section("optimizers", ((n, o.description) for n, o in optimizers.OPTIMIZERS.items()))
     section("datasets", ((n, d.description) for n, d in datasets.DATASETS.items()))
-    section("init schemes", ((n, d) for n, (_, _, d) in models.INIT_SCHEMES.items()))
+    section("init schemes", ((n, s.description) for n, s in models.INIT_SCHEMES.items()))
     section("dtypes", ((n, "") for n in train.DTYPES))
     if args.verbose:
         for table, keys in sweep.SCHEMA.items():

@@ -51,7 +51,7 @@ import numpy as np
 
 from lossjax import reports
 from lossjax.core import activations as activations_lib
-from lossjax.data import datasets as datasets_lib
+from lossjax import data as datasets_lib
 from lossjax.core import losses as losses_lib
 from lossjax.core import metrics
 from lossjax.core import models

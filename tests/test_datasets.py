@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from lossjax.data import datasets
-from lossjax.data.datasets import (
+from lossjax import data as datasets
+from lossjax.data import (
     DATASETS,
     Dataset,
     DatasetFileNotFoundError,

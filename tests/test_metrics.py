@@ -486,7 +486,7 @@ def mlp_runs():
     mc = models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=1, depth=2, width=3,
                             hidden_activation="relu", activation="sigmoid")
     cfg = train.TrainConfig(model=mc, loss="bce", dtype="float32", steps=1, init_mode="scheme")
-    from lossjax.data import datasets
+    from lossjax import data as datasets
 
     ds = datasets.make_dataset("xor")
     data = runner.to_data(ds, jnp.float32)

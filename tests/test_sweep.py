@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lossjax.core import activations
-from lossjax.data import datasets
+from lossjax import data as datasets
 from lossjax.core import losses
 from lossjax.core import models
 from lossjax.core import optimizers

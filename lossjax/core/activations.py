@@ -8,37 +8,33 @@ An :class:`Activation` bundles the function with what the training engine needs 
 interpret saturation and dead units: ``max_slope`` (the supremum of ``f'``) and
 ``flat_region`` (where ``f'`` vanishes or is tiny).
 
-Registry specs are ``name`` or ``name:param=value[,param=value]``, optionally followed by a
-straight-through suffix ``+ste_identity`` or ``+ste_sigmoid``::
+Registry specs are ``name`` or ``name:param=value[,param=value]``::
 
     get_activation("sigmoid")
     get_activation("leaky_relu:slope=0.1")
     get_activation("piecewise_constant:sharp=100")
-    get_activation("step+ste_sigmoid")   # == straight_through(ACTIVATIONS["step"], "sigmoid")
 
 References:
-  Seed 004 (``/work/shared/seeds/004_*.txt``): the perceptron's step passes no gradient back;
-  MATLAB ``QPWC_Neuron`` (quadruple piecewise-constant neuron) is the reference for
-  :func:`piecewise_constant`.
-  Bengio, Léonard & Courville (2013), "Estimating or Propagating Gradients Through
-  Stochastic Neurons for Conditional Computation": the straight-through estimator.
+  The texts' perceptron discussion: the step activation passes no gradient back. Their MATLAB
+  ``QPWC_Neuron`` (quadruple piecewise-constant neuron, three quarter sigmoid steps and a half
+  step with a ``sharp`` parameter) is the reference for :func:`piecewise_constant`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Literal, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from lossjax.core.specs import canonical_name, format_number, parse_params
+from lossjax.core.params import Param
+from lossjax.core.specs import Factory, format_number, lookup
 
 __all__ = [
     "Activation",
     "ACTIVATIONS",
     "get_activation",
-    "straight_through",
     "derivative",
     "identity",
     "sigmoid",
@@ -58,7 +54,7 @@ class Activation(NamedTuple):
 
     Attributes:
       name: registry spec in canonical form, e.g. ``"sigmoid"``,
-        ``"piecewise_constant:sharp=100"`` or ``"step+ste_identity"``.
+        ``"piecewise_constant:sharp=100"``.
       fn: elementwise, pure function; preserves dtype; works under jit/vmap/grad.
       max_slope: ``sup_z f'(z)`` of the derivative that ``jax.grad`` sees (for a
         straight-through activation: of the surrogate backward slope).
@@ -242,26 +238,17 @@ def _make_leaky_relu(slope: float) -> Activation:
 
 def _make_piecewise_constant(sharp: float) -> Activation:
     sharp = float(sharp)
-    if not sharp > 0:
-        raise ValueError(f"piecewise_constant: sharp must be > 0, got {sharp!r}")
     name = "piecewise_constant" if sharp == 100.0 else f"piecewise_constant:sharp={format_number(sharp)}"
     return Activation(
         name=name,
         fn=lambda z: piecewise_constant(z, sharp=sharp),
         max_slope=piecewise_constant_max_slope(sharp),
         description=(
-            f"seed-004 QPWC neuron: 3 quarter sigmoid steps (centres .125/.375/.625) + a half "
+            f"the texts' QPWC neuron: 3 quarter sigmoid steps (centres .125/.375/.625) + a half "
             f"step on (.75,1), sharp={format_number(sharp)}; 0 for z<=0, 1 for z>=1"
         ),
         flat_region=_pwc_flat_region(sharp),
     )
-
-
-def _fixed(act: Activation) -> Callable[..., Activation]:
-    def make() -> Activation:
-        return act
-
-    return make
 
 
 ACTIVATIONS: dict[str, Activation] = {
@@ -306,24 +293,21 @@ ACTIVATIONS: dict[str, Activation] = {
     "piecewise_constant": _make_piecewise_constant(100.0),
 }
 
-# name -> (factory, {param: default}) used by get_activation.
-_FACTORIES: dict[str, tuple[Callable[..., Activation], dict[str, float]]] = {
-    name: (_fixed(act), {}) for name, act in ACTIVATIONS.items()
+_FACTORIES = {
+    "leaky_relu": Factory(_make_leaky_relu, (Param("slope", float, "slope for z < 0", 0.01, minimum=0),)),
+    "piecewise_constant": Factory(
+        _make_piecewise_constant, (Param("sharp", float, "steepness of each step", 100.0, above=0),)
+    ),
 }
-_FACTORIES["leaky_relu"] = (_make_leaky_relu, {"slope": 0.01})
-_FACTORIES["piecewise_constant"] = (_make_piecewise_constant, {"sharp": 100.0})
-
-_STE_SUFFIXES = ("identity", "sigmoid")
 
 
 def get_activation(spec: str) -> Activation:
     """Look up an activation by registry spec.
 
     Args:
-      spec: ``name``, ``name:key=value[,key=value]`` or either followed by
-        ``+ste_identity`` / ``+ste_sigmoid`` (straight-through backward, see
-        :func:`straight_through`). Examples: ``"relu"``, ``"leaky_relu:slope=0.1"``,
-        ``"piecewise_constant:sharp=100"``, ``"step+ste_identity"``.
+      spec: ``name`` or ``name:key=value[,key=value]``. Examples: ``"relu"``,
+        ``"leaky_relu:slope=0.1"``, ``"piecewise_constant:sharp=100"``. (A straight-through
+        backward pass is a gradient estimator, :mod:`lossjax.core.estimators`, not an activation.)
 
     Returns:
       The :class:`Activation`; its ``name`` is the spec in canonical form: the parameters
@@ -332,94 +316,10 @@ def get_activation(spec: str) -> Activation:
       ``get_activation("piecewise_constant:sharp=100.0").name == "piecewise_constant:sharp=100"``.
 
     Raises:
-      ValueError: unknown name, unknown/malformed/out-of-range parameter or unknown
-        straight-through suffix; the message names the bad value and lists the allowed ones.
+      ValueError: unknown name, unknown/malformed/out-of-range parameter; the message names
+        the bad value and lists the allowed ones.
     """
-    if not isinstance(spec, str):
-        raise ValueError(f"activation spec must be a string, got {spec!r}")
-    base, plus, ste = spec.strip().partition("+")
-    backward = None
-    if plus:
-        mode = ste.strip()
-        if not mode.startswith("ste_") or mode[4:] not in _STE_SUFFIXES:
-            raise ValueError(
-                f"unknown suffix {'+' + ste!r} in activation spec {spec!r}; "
-                f"allowed: {['+ste_' + s for s in _STE_SUFFIXES]}"
-            )
-        backward = mode[4:]
-    name, colon, ptext = base.partition(":")
-    name = name.strip()
-    if name not in _FACTORIES:
-        raise ValueError(
-            f"unknown activation {name!r} in spec {spec!r}; allowed: {sorted(_FACTORIES)}"
-        )
-    factory, defaults = _FACTORIES[name]
-    params = parse_params(spec, "activation", name, ptext, defaults) if colon else {}
-    act = factory(**{**defaults, **params}) if defaults else factory()
-    act = act._replace(name=canonical_name(name, params))
-    if backward is not None:
-        act = straight_through(act, backward)  # type: ignore[arg-type]
-    return act
-
-
-# --------------------------------------------------------------------------------------
-# Straight-through estimator and derivatives.
-# --------------------------------------------------------------------------------------
-
-
-def straight_through(act: Activation, backward: Literal["identity", "sigmoid"]) -> Activation:
-    """Straight-through estimator: forward ``act.fn`` exactly, backward a surrogate slope.
-
-    Implemented with ``jax.custom_jvp`` (not ``z + stop_gradient(f(z) − z)``, whose forward
-    value is ``f(z)`` only up to rounding: for ``|z| ≫ 1`` it loses ``f(z)``). The JVP rule is
-    ``t ↦ t`` (``"identity"``, slope 1) or ``t ↦ t·σ(z)(1 − σ(z))`` (``"sigmoid"``, the slope
-    of the logistic sigmoid, max 1/4), so ``jax.grad``, ``jax.jvp`` and reverse mode all see the
-    surrogate; the surrogate is itself differentiable, so second order works.
-
-    Args:
-      act: the activation whose forward pass is kept (typically ``step``).
-      backward: ``"identity"`` or ``"sigmoid"``.
-
-    Returns:
-      An :class:`Activation` named ``f"{act.name}+ste_{backward}"`` whose ``max_slope`` is the
-      surrogate's (1 or 0.25).
-
-    Raises:
-      ValueError: unknown ``backward``.
-    """
-    if backward not in _STE_SUFFIXES:
-        raise ValueError(f"unknown straight-through backward {backward!r}; allowed: {list(_STE_SUFFIXES)}")
-    forward = act.fn
-
-    @jax.custom_jvp
-    def fn(z):
-        return forward(z)
-
-    if backward == "identity":
-
-        @fn.defjvp
-        def _jvp(primals, tangents):
-            (z,), (t,) = primals, tangents
-            return forward(z), t
-
-        max_slope = 1.0
-        flat = "nowhere: surrogate f' = 1 everywhere"
-    else:
-
-        @fn.defjvp
-        def _jvp(primals, tangents):
-            (z,), (t,) = primals, tangents
-            return forward(z), t * _sigmoid_slope(z)
-
-        max_slope = 0.25
-        flat = "|z| > 5: surrogate f' = sigma'(z) < 0.0066"
-    return Activation(
-        name=f"{act.name}+ste_{backward}",
-        fn=fn,
-        max_slope=max_slope,
-        description=f"{act.name} forward, straight-through backward with slope of {backward}",
-        flat_region=flat,
-    )
+    return lookup("activation", spec, ACTIVATIONS, _FACTORIES)
 
 
 def derivative(act: Activation, z: jax.Array) -> jax.Array:

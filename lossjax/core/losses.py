@@ -35,7 +35,8 @@ from typing import Callable, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lossjax.core.specs import canonical_name, format_number, parse_params
+from lossjax.core.params import Param
+from lossjax.core.specs import Factory, format_number, lookup
 
 __all__ = [
     "Loss",
@@ -474,8 +475,6 @@ def _softmax_ce(p: jax.Array, t: jax.Array) -> jax.Array:
 
 def _make_huber(delta: float) -> Loss:
     delta = float(delta)
-    if not delta > 0:
-        raise ValueError(f"huber: delta must be > 0, got {delta!r}")
     name = "huber" if delta == 1.0 else f"huber:delta={format_number(delta)}"
     return Loss(
         name,
@@ -602,10 +601,7 @@ LOSSES: dict[str, Loss] = {
     ),
 }
 
-_FACTORIES: dict[str, tuple[Callable[..., Loss], dict[str, float]]] = {
-    name: ((lambda loss=loss: loss), {}) for name, loss in LOSSES.items()
-}
-_FACTORIES["huber"] = (_make_huber, {"delta": 1.0})
+_FACTORIES = {"huber": Factory(_make_huber, (Param("delta", float, "the Huber threshold", 1.0, above=0),))}
 
 
 def get_loss(spec: str) -> Loss:
@@ -623,13 +619,4 @@ def get_loss(spec: str) -> Loss:
       ValueError: unknown name or unknown/malformed/out-of-range parameter; the message
         names the bad value and lists the allowed ones.
     """
-    if not isinstance(spec, str):
-        raise ValueError(f"loss spec must be a string, got {spec!r}")
-    name, colon, ptext = spec.strip().partition(":")
-    name = name.strip()
-    if name not in _FACTORIES:
-        raise ValueError(f"unknown loss {name!r} in spec {spec!r}; allowed: {sorted(_FACTORIES)}")
-    factory, defaults = _FACTORIES[name]
-    params = parse_params(spec, "loss", name, ptext, defaults) if colon else {}
-    loss = factory(**{**defaults, **params})
-    return loss._replace(name=canonical_name(name, params))
+    return lookup("loss", spec, LOSSES, _FACTORIES)

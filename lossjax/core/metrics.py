@@ -57,7 +57,8 @@ With mini-batches the per-step quantities use the step's mini-batch; the final e
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, NamedTuple
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -99,25 +100,150 @@ class Thresholds:
             raise ValueError(f"metrics.target for 'accuracy' must be in [0, 1], got {self.target!r}")
 
 
-class Observation(NamedTuple):
-    """What one evaluation of the model at θ_t yields (scalars unless marked (L,): per layer)."""
+class Quantity(NamedTuple):
+    """The declaration of one measured quantity: everything about it, in one place.
+
+    Attributes:
+      name: the variable's name in results (``traj_`` is prefixed for trajectories).
+      doc: one line of meaning (netCDF ``description`` attribute, ``lossjax list``, the docs).
+      kind: ``"real"`` (float, NaN where absent), ``"count"`` (int32), ``"step"`` (int32 step
+        index, :data:`NEVER` when it never happens), ``"flag"`` (int8 0/1) or ``"outcome"``
+        (int8 code into :data:`OUTCOMES`).
+      per_layer: True if it has one value per layer (a ``layer`` dimension in results).
+      compute: how it is computed: from an :class:`Evaluation` (per-step quantities) or from a
+        :class:`RunRecord` (per-run results).
+    """
+
+    name: str
+    doc: str
+    kind: Literal["real", "count", "step", "flag", "outcome"]
+    per_layer: bool
+    compute: Callable
+
+
+class Evaluation(NamedTuple):
+    """The model evaluated once at θ_t on a batch: what every per-step quantity is computed from.
+
+    ``layers`` pairs each layer's activation (the true one, not a straight-through surrogate)
+    with its pre-activations ``z`` of shape (batch, units), hidden layers first, output last.
+    """
 
     loss: Array
-    error: Array  # mean |a - y| over the batch and output units
-    accuracy: Array
-    grad_norm: Array
-    grad_is_zero: Array  # bool: every gradient entry is exactly 0
-    finite: Array  # bool: loss and every parameter are finite
-    output: Array  # mean over the batch of the first output unit's activation a
-    logit: Array  # mean over the batch of the first output unit's pre-activation z
-    grad_w: Array  # dC/dw of the output layer's first weight
-    grad_b: Array  # dC/db of the output layer's first bias
-    layer_grad_norm: Array  # (L,) 2-norm of the gradient of each layer's weights
-    layer_saturated: Array  # (L,) fraction of saturated units
-    layer_dead: Array  # (L,) fraction of dead units
-    layer_dormant: Array  # (L,) fraction of τ-dormant units
-    layer_act_mean: Array  # (L,) mean post-activation over batch and units
-    layer_act_std: Array  # (L,) its standard deviation
+    logits: Array  # (batch, K)
+    outputs: Array  # (batch, K)
+    targets: Array  # (batch, K)
+    loss_input: str  # "logits" or "output": which of the two the loss reads (static)
+    grads: Any  # the gradient pytree
+    params: Any  # the parameter pytree
+    layer_grads: tuple  # per layer: (weight gradient, bias gradient)
+    layers: tuple  # per layer: (Activation, z)
+    thresholds: "Thresholds"
+    dtype: Any  # the metric dtype: float32 (float64 for float64 runs)
+
+
+def _layer_stat(e: Evaluation, stat: Callable[[Array, Array, Any], Array]) -> Array:
+    return jnp.stack([stat(act, z, e) for act, z in e.layers]).astype(e.dtype)
+
+
+def _derivative(act, z):
+    _, tangent = jax.jvp(act.fn, (z,), (jnp.ones_like(z),))
+    return tangent
+
+
+def _saturated(act, z, e):
+    return unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[0]
+
+
+def _dead(act, z, e):
+    return unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[1]
+
+
+def _dormant(act, z, e):
+    return unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[2]
+
+
+def _leaves(tree) -> list[Array]:
+    return jax.tree_util.tree_leaves(tree)
+
+
+#: Every quantity observed at one step (the trajectory variables ``traj_<name>``).
+OBSERVED: tuple[Quantity, ...] = (
+    Quantity("loss", "loss L_t", "real", False, lambda e: e.loss.astype(e.dtype)),
+    Quantity(
+        "error", "mean |a − y| over the batch and output units", "real", False,
+        lambda e: jnp.mean(jnp.abs(e.outputs.astype(e.dtype) - e.targets.astype(e.dtype))),
+    ),
+    Quantity(
+        "accuracy", "share of correctly classified samples (see accuracy)", "real", False,
+        lambda e: accuracy(e.logits, e.outputs, e.targets, e.loss_input),
+    ),
+    Quantity(
+        "grad_norm", "gradient 2-norm over all parameters", "real", False,
+        lambda e: jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(e.dtype))) for g in _leaves(e.grads))),
+    ),
+    Quantity(
+        "grad_is_zero", "1 if the gradient is exactly 0 in every parameter", "flag", False,
+        lambda e: jnp.all(jnp.stack([jnp.all(g == 0) for g in _leaves(e.grads)])),
+    ),
+    Quantity(
+        "finite", "1 if the loss and every parameter are finite", "flag", False,
+        lambda e: jnp.isfinite(e.loss) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in _leaves(e.params)])),
+    ),
+    Quantity(
+        "output", "mean output a of the first output unit", "real", False,
+        lambda e: jnp.mean(e.outputs[:, 0].astype(e.dtype)),
+    ),
+    Quantity(
+        "logit", "mean pre-activation z of the first output unit", "real", False,
+        lambda e: jnp.mean(e.logits[:, 0].astype(e.dtype)),
+    ),
+    Quantity(
+        "grad_w", "dC/dw of the output layer's first weight", "real", False,
+        lambda e: e.layer_grads[-1][0].reshape(-1)[0].astype(e.dtype),
+    ),
+    Quantity(
+        "grad_b", "dC/db of the output layer's first bias", "real", False,
+        lambda e: e.layer_grads[-1][1].reshape(-1)[0].astype(e.dtype),
+    ),
+    Quantity(
+        "layer_grad_norm", "per layer: 2-norm of the weights' gradient", "real", True,
+        lambda e: jnp.stack([jnp.sqrt(jnp.sum(jnp.square(w.astype(e.dtype)))) for w, _ in e.layer_grads]),
+    ),
+    Quantity("layer_saturated", "per layer: fraction of saturated units", "real", True, lambda e: _layer_stat(e, _saturated)),
+    Quantity("layer_dead", "per layer: fraction of dead units", "real", True, lambda e: _layer_stat(e, _dead)),
+    Quantity("layer_dormant", "per layer: fraction of τ-dormant units", "real", True, lambda e: _layer_stat(e, _dormant)),
+    Quantity(
+        "layer_act_mean", "per layer: mean activation over batch and units", "real", True,
+        lambda e: _layer_stat(e, lambda act, z, e: jnp.mean(act.fn(z).astype(e.dtype))),
+    ),
+    Quantity(
+        "layer_act_std", "per layer: standard deviation of the activations", "real", True,
+        lambda e: _layer_stat(e, lambda act, z, e: jnp.std(act.fn(z).astype(e.dtype))),
+    ),
+)
+
+#: What one evaluation of the model at θ_t yields: one field per :data:`OBSERVED` quantity.
+Observation = NamedTuple("Observation", [(q.name, Array) for q in OBSERVED])
+Observation.__doc__ = "What one evaluation at θ_t yields (see :data:`OBSERVED`; (L,): per layer)."
+
+
+def observe(e: Evaluation) -> Observation:
+    """Every per-step quantity of :data:`OBSERVED` from one evaluation."""
+    return Observation(*(q.compute(e) for q in OBSERVED))
+
+
+def accuracy(logits: Array, outputs: Array, targets: Array, loss_input: str) -> Array:
+    """Share of correctly classified samples.
+
+    K classes: argmax of the logits against argmax of the one-hot target. Binary: the
+    prediction is ``z > 0`` for losses on logits and ``a > 0.5`` for losses on outputs.
+    """
+    if logits.shape[-1] > 1:
+        correct = jnp.argmax(logits, axis=-1) == jnp.argmax(targets, axis=-1)
+    else:
+        positive = logits[:, 0] > 0 if loss_input == "logits" else outputs[:, 0] > 0.5
+        correct = positive == (targets[:, 0] > 0.5)
+    return jnp.mean(correct.astype(jnp.float32))
 
 
 def unit_fractions(
@@ -248,3 +374,116 @@ def weighted_fraction(layer_fractions: Array, layer_sizes: tuple[int, ...]) -> A
     """Fraction over all units from per-layer fractions (weights: units per layer)."""
     sizes = jnp.asarray(layer_sizes, layer_fractions.dtype)
     return jnp.sum(layer_fractions * sizes, axis=-1) / jnp.sum(sizes)
+
+
+class RunRecord(NamedTuple):
+    """What a finished run hands to the per-run quantities of :data:`RESULTS`."""
+
+    acc: Accumulator  # the accumulators after the final evaluation
+    final: Observation  # the final evaluation at θ_T, on the whole training set
+    born_dead: Array  # bool, see ``born_dead``
+    test_loss: Array  # NaN without a test set
+    test_accuracy: Array
+    steps: int  # T
+    layer_sizes: tuple[int, ...]  # units per layer, hidden layers first
+    thresholds: Thresholds
+
+
+def _outcome(r: RunRecord) -> Array:
+    a = r.acc
+    return outcome(a.loss_initial, r.final.loss, a.steps_to_target, a.longest_plateau, a.first_nonfinite, r.thresholds)
+
+
+def _all_units(per_layer: Callable[[RunRecord], Array]) -> Callable[[RunRecord], Array]:
+    return lambda r: weighted_fraction(per_layer(r), r.layer_sizes)
+
+
+def _saturated_mean(r: RunRecord) -> Array:
+    return r.acc.layer_saturated_sum / r.steps
+
+
+#: Every per-run result, in the order of the results file. Removing a quantity is one line here.
+RESULTS: tuple[Quantity, ...] = (
+    Quantity("loss_initial", "loss L_0 at the initial parameters", "real", False, lambda r: r.acc.loss_initial),
+    Quantity("loss_final", "loss L_T after the last of T updates (whole training set)", "real", False, lambda r: r.final.loss),
+    Quantity("loss_min", "minimum loss over steps 0..T", "real", False, lambda r: r.acc.loss_min),
+    Quantity("output_initial", "mean output a of the first output unit at θ_0", "real", False, lambda r: r.acc.init.output),
+    Quantity("output_final", "mean output a of the first output unit at θ_T", "real", False, lambda r: r.final.output),
+    Quantity("error_final", "mean |a − y| at θ_T", "real", False, lambda r: r.final.error),
+    Quantity("accuracy_final", "training accuracy at θ_T", "real", False, lambda r: r.final.accuracy),
+    Quantity("test_loss", "test loss at θ_T (NaN without a test set)", "real", False, lambda r: r.test_loss),
+    Quantity("test_accuracy", "test accuracy at θ_T (NaN without a test set)", "real", False, lambda r: r.test_accuracy),
+    Quantity(
+        "steps_to_target", "first step t at which the target is reached; -1: never", "step", False,
+        lambda r: r.acc.steps_to_target,
+    ),
+    Quantity(
+        "zero_grad_steps", "update steps whose gradient is exactly 0 in every parameter", "count", False,
+        lambda r: r.acc.zero_grad_steps,
+    ),
+    Quantity(
+        "tiny_grad_steps", "update steps whose gradient norm is below tiny_grad", "count", False,
+        lambda r: r.acc.tiny_grad_steps,
+    ),
+    Quantity("saturated_init", "fraction of units saturated at θ_0", "real", False, _all_units(lambda r: r.acc.init.layer_saturated)),
+    Quantity("saturated_final", "fraction of units saturated at θ_T", "real", False, _all_units(lambda r: r.final.layer_saturated)),
+    Quantity(
+        "saturated_mean", "fraction of units saturated, averaged over update steps", "real", False,
+        _all_units(_saturated_mean),
+    ),
+    Quantity("dead_init", "fraction of units dead at θ_0", "real", False, _all_units(lambda r: r.acc.init.layer_dead)),
+    Quantity("dead_final", "fraction of units dead at θ_T", "real", False, _all_units(lambda r: r.final.layer_dead)),
+    Quantity("born_dead", "1 if the output is the same for every training input at θ_0", "flag", False, lambda r: r.born_dead),
+    Quantity(
+        "longest_plateau", "longest run of steps with relative improvement < plateau_tau before the target", "count", False,
+        lambda r: r.acc.longest_plateau,
+    ),
+    Quantity(
+        "first_nonfinite", "first step with a NaN/inf loss or parameter; -1: never", "step", False,
+        lambda r: r.acc.first_nonfinite,
+    ),
+    Quantity("outcome", "converged, slow, stalled or diverged (codes; see flag_meanings)", "outcome", False, _outcome),
+    Quantity(
+        "layer_saturated_init", "per layer: fraction of saturated units at θ_0", "real", True,
+        lambda r: r.acc.init.layer_saturated,
+    ),
+    Quantity(
+        "layer_saturated_final", "per layer: fraction of saturated units at θ_T", "real", True,
+        lambda r: r.final.layer_saturated,
+    ),
+    Quantity(
+        "layer_saturated_mean", "per layer: fraction of saturated units, averaged over update steps", "real", True,
+        _saturated_mean,
+    ),
+    Quantity("layer_dead_init", "per layer: fraction of dead units at θ_0", "real", True, lambda r: r.acc.init.layer_dead),
+    Quantity("layer_dead_final", "per layer: fraction of dead units at θ_T", "real", True, lambda r: r.final.layer_dead),
+    Quantity(
+        "layer_dormant_init", "per layer: fraction of τ-dormant units at θ_0 (Sokar et al. 2023)", "real", True,
+        lambda r: r.acc.init.layer_dormant,
+    ),
+    Quantity(
+        "layer_dormant_final", "per layer: fraction of τ-dormant units at θ_T", "real", True,
+        lambda r: r.final.layer_dormant,
+    ),
+    Quantity(
+        "layer_grad_norm_init", "per layer: 2-norm of the weights' gradient at θ_0", "real", True,
+        lambda r: r.acc.init.layer_grad_norm,
+    ),
+    Quantity(
+        "layer_grad_norm_mean", "per layer: 2-norm of the weights' gradient, averaged over update steps", "real", True,
+        lambda r: r.acc.layer_grad_norm_sum / r.steps,
+    ),
+    Quantity(
+        "layer_grad_norm_final", "per layer: 2-norm of the weights' gradient at θ_T", "real", True,
+        lambda r: r.final.layer_grad_norm,
+    ),
+)
+
+#: Per-run results: one field per :data:`RESULTS` quantity ((L,): per layer).
+Summary = NamedTuple("Summary", [(q.name, Array) for q in RESULTS])
+Summary.__doc__ = "Per-run results (one field per quantity of :data:`RESULTS`; (L,): per layer)."
+
+
+def summarize(record: RunRecord) -> Summary:
+    """Every per-run quantity of :data:`RESULTS` from a finished run."""
+    return Summary(*(q.compute(record) for q in RESULTS))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -31,8 +31,8 @@ import jax.numpy as jnp
 Array = jax.Array
 Params = dict
 
-MODEL_KINDS = ("neuron", "mlp")
 MODEL_IMPLS = ("flax", "pytree")
+MODEL_KINDS = ("neuron", "mlp")  # the keys of ARCHITECTURES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,19 +60,26 @@ class ModelConfig:
     activation: str = "sigmoid"
     impl: Literal["flax", "pytree"] = "flax"
 
+    def __post_init__(self):
+        if self.kind not in ARCHITECTURES:
+            raise ValueError(f"unknown model kind {self.kind!r}; allowed: {', '.join(ARCHITECTURES)}")
+        if self.impl not in MODEL_IMPLS:
+            raise ValueError(f"unknown model impl {self.impl!r}; allowed: {', '.join(MODEL_IMPLS)}")
+
+    @property
+    def architecture(self) -> "Architecture":
+        """The object that knows this kind of model's layers and parameter layout."""
+        return ARCHITECTURES[self.kind]
+
     @property
     def layer_sizes(self) -> tuple[int, ...]:
         """Units per layer that has units: hidden layers then the output layer."""
-        if self.kind == "neuron":
-            return (1,)
-        return (self.width,) * self.depth + (self.n_outputs,)
+        return self.architecture.layer_sizes(self)
 
     @property
     def fan_ins(self) -> tuple[int, ...]:
         """Inputs feeding each layer, in the order of ``layer_sizes``."""
-        if self.kind == "neuron":
-            return (self.n_inputs,)
-        return (self.n_inputs,) + (self.width,) * self.depth
+        return (self.n_inputs,) + self.layer_sizes[:-1]
 
     @property
     def n_layers(self) -> int:
@@ -80,9 +87,7 @@ class ModelConfig:
 
     @property
     def layer_names(self) -> tuple[str, ...]:
-        if self.kind == "neuron":
-            return ("output",)
-        return tuple(f"hidden_{i}" for i in range(self.depth)) + ("output",)
+        return self.architecture.layer_names(self)
 
 
 # --------------------------------------------------------------------------------------
@@ -142,40 +147,118 @@ def make_apply(
     config: ModelConfig, hidden_activation: Callable[[Array], Array]
 ) -> Callable[[Params, Array], tuple[Array, tuple[Array, ...]]]:
     """Returns ``apply(params, x) -> (logits, pre_activations)`` for ``config``."""
-    if config.kind == "neuron":
+    return config.architecture.make_apply(config, hidden_activation)
+
+
+class Architecture:
+    """What differs between kinds of model: layers, forward pass and parameter layout.
+
+    Parameters are always built from per-layer ``(kernel (fan_in, fan_out), bias (fan_out,))``
+    pairs (:meth:`pack`) and read back per layer (:meth:`layers`).
+    """
+
+    def layer_sizes(self, config: ModelConfig) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def layer_names(self, config: ModelConfig) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def make_apply(self, config: ModelConfig, hidden_activation: Callable[[Array], Array]):
+        raise NotImplementedError
+
+    def pack(self, config: ModelConfig, layers: list[tuple[Array, Array]]) -> Params:
+        raise NotImplementedError
+
+    def layers(self, config: ModelConfig, params: Params) -> tuple[tuple[Array, Array], ...]:
+        """(weights, bias) of each layer, in the order of ``config.layer_sizes``."""
+        raise NotImplementedError
+
+
+class Neuron(Architecture):
+    """One unit ``z = w·x + b``; parameters ``{"w": (n_inputs,), "b": ()}``."""
+
+    def layer_sizes(self, config):
+        return (1,)
+
+    def layer_names(self, config):
+        return ("output",)
+
+    def make_apply(self, config, hidden_activation):
         return neuron_apply
-    if config.impl == "pytree":
-        return lambda params, x: mlp_apply_pytree(params, x, hidden_activation)
-    module = MLP(config.depth, config.width, config.n_outputs, hidden_activation)
-    return module.apply
+
+    def pack(self, config, layers):
+        kernel, b = layers[0]
+        return {"w": kernel[:, 0], "b": b[0]}
+
+    def layers(self, config, params):
+        return ((params["w"], params["b"]),)
+
+
+class Perceptron(Architecture):
+    """``depth`` hidden layers of ``width`` units, then the output layer (flax's parameter layout)."""
+
+    def layer_sizes(self, config):
+        return (config.width,) * config.depth + (config.n_outputs,)
+
+    def layer_names(self, config):
+        return tuple(f"hidden_{i}" for i in range(config.depth)) + ("output",)
+
+    def make_apply(self, config, hidden_activation):
+        if config.impl == "pytree":
+            return lambda params, x: mlp_apply_pytree(params, x, hidden_activation)
+        return MLP(config.depth, config.width, config.n_outputs, hidden_activation).apply
+
+    def pack(self, config, layers):
+        return {"params": {n: {"kernel": k, "bias": b} for n, (k, b) in zip(config.layer_names, layers)}}
+
+    def layers(self, config, params):
+        return tuple((params["params"][n]["kernel"], params["params"][n]["bias"]) for n in config.layer_names)
+
+
+#: The kinds of model, by the name a sweep file uses (``[model] kind``).
+ARCHITECTURES: dict[str, Architecture] = {"neuron": Neuron(), "mlp": Perceptron()}
 
 
 # --------------------------------------------------------------------------------------
 # Initialisation
 # --------------------------------------------------------------------------------------
 
-#: Initialisation schemes: name -> (distribution, std(fan_in, fan_out), description).
-#: Every scheme draws weights with mean 0; the standard deviation below is multiplied by the
-#: run's ``init_scale``. Uniform schemes draw from U[-√3·std, √3·std].
-INIT_SCHEMES: dict[str, tuple[str, Callable[[int, int], float], str]] = {
-    "normal": ("normal", lambda fi, fo: 1.0, "N(0, 1), the texts' era"),
-    "lecun": ("normal", lambda fi, fo: 1.0 / math.sqrt(fi), "N(0, 1/fan_in) (LeCun 1998)"),
-    "glorot": (
-        "normal",
-        lambda fi, fo: math.sqrt(2.0 / (fi + fo)),
-        "N(0, 2/(fan_in+fan_out)) (Xavier/Glorot normal)",
-    ),
-    "glorot_uniform": (
-        "uniform",
-        lambda fi, fo: math.sqrt(2.0 / (fi + fo)),
-        "U[±√(6/(fan_in+fan_out))], Glorot & Bengio 2010's 'normalised' init",
-    ),
-    "standard": (
-        "uniform",
-        lambda fi, fo: 1.0 / math.sqrt(3.0 * fi),
-        "U[±1/√fan_in], Glorot & Bengio 2010's 'standard' heuristic",
-    ),
-    "he": ("normal", lambda fi, fo: math.sqrt(2.0 / fi), "N(0, 2/fan_in) (He et al. 2015)"),
+class InitScheme(NamedTuple):
+    """A weight initialisation: mean 0, a distribution and a standard deviation from the fans.
+
+    The standard deviation is multiplied by the run's ``init_scale``. Uniform schemes draw from
+    U[−√3·std, √3·std].
+    """
+
+    name: str
+    distribution: Literal["normal", "uniform"]
+    std: Callable[[int, int], float]  # (fan_in, fan_out) -> standard deviation
+    description: str
+
+
+#: Initialisation schemes, by the name a sweep file uses (``[init] scheme``).
+INIT_SCHEMES: dict[str, InitScheme] = {
+    s.name: s
+    for s in (
+        InitScheme("normal", "normal", lambda fi, fo: 1.0, "N(0, 1), the texts' era"),
+        InitScheme("lecun", "normal", lambda fi, fo: 1.0 / math.sqrt(fi), "N(0, 1/fan_in) (LeCun 1998)"),
+        InitScheme(
+            "glorot", "normal", lambda fi, fo: math.sqrt(2.0 / (fi + fo)), "N(0, 2/(fan_in+fan_out)) (Xavier/Glorot normal)"
+        ),
+        InitScheme(
+            "glorot_uniform",
+            "uniform",
+            lambda fi, fo: math.sqrt(2.0 / (fi + fo)),
+            "U[±√(6/(fan_in+fan_out))], Glorot & Bengio 2010's 'normalised' init",
+        ),
+        InitScheme(
+            "standard",
+            "uniform",
+            lambda fi, fo: 1.0 / math.sqrt(3.0 * fi),
+            "U[±1/√fan_in], Glorot & Bengio 2010's 'standard' heuristic",
+        ),
+        InitScheme("he", "normal", lambda fi, fo: math.sqrt(2.0 / fi), "N(0, 2/fan_in) (He et al. 2015)"),
+    )
 }
 
 
@@ -189,8 +272,8 @@ def init_scheme_index(name: str) -> int:
 
 def _scheme_tables(fan_in: int, fan_out: int, dtype) -> tuple[Array, Array]:
     """Per-scheme standard deviation and uniform flag, indexable by a traced scheme index."""
-    std = jnp.asarray([f(fan_in, fan_out) for _, f, _ in INIT_SCHEMES.values()], dtype=jnp.float32)
-    uniform = jnp.asarray([d == "uniform" for d, _, _ in INIT_SCHEMES.values()])
+    std = jnp.asarray([s.std(fan_in, fan_out) for s in INIT_SCHEMES.values()], dtype=jnp.float32)
+    uniform = jnp.asarray([s.distribution == "uniform" for s in INIT_SCHEMES.values()])
     return std, uniform
 
 
@@ -225,11 +308,7 @@ def init_from_scheme(
         noise = jax.random.normal(keys[2 * i + 1], (fan_out,), jnp.float32)
         b = (bias + bias_std * noise).astype(dtype)
         layers.append((kernel, b))
-    if config.kind == "neuron":
-        kernel, b = layers[0]
-        return {"w": kernel[:, 0], "b": b[0]}
-    names = config.layer_names
-    return {"params": {n: {"kernel": k, "bias": b} for n, (k, b) in zip(names, layers)}}
+    return config.architecture.pack(config, layers)
 
 
 def init_explicit(config: ModelConfig, w: Array, b: Array, dtype) -> Params:
@@ -241,13 +320,4 @@ def init_explicit(config: ModelConfig, w: Array, b: Array, dtype) -> Params:
 
 def layer_kernels(config: ModelConfig, params: Params) -> tuple[Array, ...]:
     """The weight array of each layer, in the order of ``config.layer_sizes``."""
-    if config.kind == "neuron":
-        return (params["w"],)
-    return tuple(params["params"][n]["kernel"] for n in config.layer_names)
-
-
-def layer_params(config: ModelConfig, params: Params) -> tuple[Params, ...]:
-    """Every parameter of each layer (weights and bias), in the order of ``config.layer_sizes``."""
-    if config.kind == "neuron":
-        return (params,)
-    return tuple(params["params"][n] for n in config.layer_names)
+    return tuple(w for w, _ in config.architecture.layers(config, params))

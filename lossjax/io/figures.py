@@ -12,7 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lossjax.io.results import atomic_write  # noqa: E402
+from lossjax.io.atomic import atomic_write  # noqa: E402
 
 OUTCOME_COLOURS = {"converged": "#2b8a3e", "slow": "#f08c00", "stalled": "#c92a2a", "diverged": "#5f3dc4"}
 

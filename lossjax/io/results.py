@@ -19,13 +19,11 @@ is written to a temporary name in the same folder and moved into place with
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -35,64 +33,26 @@ import numpy as np
 import xarray as xr
 
 from lossjax.core import metrics
+from lossjax.io.atomic import atomic_write
 
 RESULTS_FILE = "results.nc"
 SWEEP_FILE = "sweep.toml"
 FORMAT_VERSION = 1
 
-#: One-line description of every variable (the definitions are in :mod:`lossjax.metrics`).
-VARIABLE_DOCS = {
-    "loss_initial": "loss L_0 at the initial parameters",
-    "loss_final": "loss L_T after the last of T updates (whole training set)",
-    "loss_min": "minimum loss over steps 0..T",
-    "output_initial": "mean output a of the first output unit at θ_0",
-    "output_final": "mean output a of the first output unit at θ_T",
-    "error_final": "mean |a − y| at θ_T",
-    "accuracy_final": "training accuracy at θ_T",
-    "test_loss": "test loss at θ_T (NaN without a test set)",
-    "test_accuracy": "test accuracy at θ_T (NaN without a test set)",
-    "steps_to_target": "first step t at which the target is reached; -1: never",
-    "zero_grad_steps": "update steps whose gradient is exactly 0 in every parameter",
-    "tiny_grad_steps": "update steps whose gradient norm is below tiny_grad",
-    "saturated_init": "fraction of units saturated at θ_0",
-    "saturated_final": "fraction of units saturated at θ_T",
-    "saturated_mean": "fraction of units saturated, averaged over update steps",
-    "dead_init": "fraction of units dead at θ_0",
-    "dead_final": "fraction of units dead at θ_T",
-    "born_dead": "1 if the output is the same for every training input at θ_0",
-    "longest_plateau": "longest run of steps with relative improvement < plateau_tau before the target",
-    "first_nonfinite": "first step with a NaN/inf loss or parameter; -1: never",
-    "outcome": "converged, slow, stalled or diverged (codes; see flag_meanings)",
-    "layer_saturated_init": "per layer: fraction of saturated units at θ_0",
-    "layer_saturated_final": "per layer: fraction of saturated units at θ_T",
-    "layer_saturated_mean": "per layer: fraction of saturated units, averaged over update steps",
-    "layer_dead_init": "per layer: fraction of dead units at θ_0",
-    "layer_dead_final": "per layer: fraction of dead units at θ_T",
-    "layer_dormant_init": "per layer: fraction of τ-dormant units at θ_0 (Sokar et al. 2023)",
-    "layer_dormant_final": "per layer: fraction of τ-dormant units at θ_T",
-    "layer_grad_norm_init": "per layer: 2-norm of the weights' gradient at θ_0",
-    "layer_grad_norm_mean": "per layer: 2-norm of the weights' gradient, averaged over update steps",
-    "layer_grad_norm_final": "per layer: 2-norm of the weights' gradient at θ_T",
-}
-TRAJECTORY_DOCS = {
-    "loss": "loss L_t",
-    "error": "mean |a − y|",
-    "accuracy": "accuracy",
-    "grad_norm": "gradient 2-norm over all parameters",
-    "grad_is_zero": "1 if the gradient is exactly 0 in every parameter",
-    "finite": "1 if the loss and every parameter are finite",
-    "output": "mean output a of the first output unit",
-    "logit": "mean pre-activation z of the first output unit",
-    "grad_w": "dC/dw of the output layer's first weight",
-    "grad_b": "dC/db of the output layer's first bias",
-    "layer_grad_norm": "per layer: 2-norm of the weights' gradient",
-    "layer_saturated": "per layer: fraction of saturated units",
-    "layer_dead": "per layer: fraction of dead units",
-    "layer_dormant": "per layer: fraction of τ-dormant units",
-    "layer_act_mean": "per layer: mean activation over batch and units",
-    "layer_act_std": "per layer: standard deviation of the activations",
-}
-INT_FIELDS = {"steps_to_target", "zero_grad_steps", "tiny_grad_steps", "longest_plateau", "first_nonfinite"}
+#: How each kind of quantity (see :class:`lossjax.core.metrics.Quantity`) is stored, and its fill
+#: value where a run has no value (a layer beyond a shallower network's depth).
+STORAGE = {"count": np.int32, "step": np.int32, "flag": np.int8, "outcome": np.int8}
+FILL = {"real": np.nan, "count": metrics.NEVER, "step": metrics.NEVER, "flag": 0, "outcome": -1}
+
+
+def attributes(q: metrics.Quantity) -> dict[str, Any]:
+    """The netCDF attributes of a result variable: its description, and its codes."""
+    attrs: dict[str, Any] = {"description": q.doc}
+    if q.kind == "outcome":
+        attrs.update(flag_values=np.arange(len(metrics.OUTCOMES), dtype=np.int8), flag_meanings=" ".join(metrics.OUTCOMES))
+    if q.kind == "step":
+        attrs["never"] = metrics.NEVER
+    return attrs
 
 
 class ResultsError(ValueError):
@@ -114,38 +74,25 @@ def assemble(sweep, results: Sequence, *, dataset, devices, wall_time_s: float) 
 
     data_vars: dict[str, Any] = {}
     dims = [a.name for a in static_axes] + [a.name for a in batched_axes]
-    for field, doc in VARIABLE_DOCS.items():
-        per_layer = field.startswith("layer_")
-        shape = static_shape + batched_shape + ((n_layers,) if per_layer else ())
-        if field == "outcome":
-            array = np.full(shape, -1, np.int8)
-        elif field == "born_dead":
-            array = np.zeros(shape, np.int8)
-        elif field in INT_FIELDS:
-            array = np.full(shape, metrics.NEVER, np.int32)
-        else:
-            array = np.full(shape, np.nan, float_dtype)
+    for q in metrics.RESULTS:
+        shape = static_shape + batched_shape + ((n_layers,) if q.per_layer else ())
+        array = np.full(shape, FILL[q.kind], float_dtype if q.kind == "real" else STORAGE[q.kind])
         for r in results:
-            value = np.asarray(r.summary[field])
-            if per_layer:
+            value = np.asarray(r.summary[q.name])
+            if q.per_layer:
                 value = value.reshape(batched_shape + (value.shape[-1],))
                 array[static_index(r.combo) + (Ellipsis, slice(0, value.shape[-1]))] = value
             else:
                 array[static_index(r.combo)] = value.reshape(batched_shape).astype(array.dtype)
-        var_dims = dims + (["layer"] if per_layer else [])
-        attrs = {"description": doc}
-        if field == "outcome":
-            attrs.update(flag_values=np.arange(len(metrics.OUTCOMES), dtype=np.int8), flag_meanings=" ".join(metrics.OUTCOMES))
-        if field in INT_FIELDS and field in ("steps_to_target", "first_nonfinite"):
-            attrs["never"] = metrics.NEVER
-        data_vars[field] = (var_dims, array, attrs)
+        data_vars[q.name] = (dims + (["layer"] if q.per_layer else []), array, attributes(q))
 
     record_steps = None
     if any(r.trajectory is not None for r in results):
         every = sweep.record_every
         max_steps = max(r.config.steps for r in results)
         record_steps = np.arange(0, max_steps + 1, every)
-        for field, doc in TRAJECTORY_DOCS.items():
+        for q in metrics.OBSERVED:
+            field = q.name
             sample = next(r.trajectory[field] for r in results)
             per_layer = sample.ndim == 3
             shape = static_shape + batched_shape + (len(record_steps),) + ((n_layers,) if per_layer else ())
@@ -158,7 +105,7 @@ def assemble(sweep, results: Sequence, *, dataset, devices, wall_time_s: float) 
                     index = index + (slice(0, value.shape[-1]),)
                 array[index] = value
             var_dims = dims + ["step"] + (["layer"] if per_layer else [])
-            data_vars[f"traj_{field}"] = (var_dims, array, {"description": doc})
+            data_vars[f"traj_{field}"] = (var_dims, array, {"description": q.doc})
 
     coords: dict[str, Any] = {}
     for a in static_axes + batched_axes:
@@ -245,28 +192,6 @@ def outcome_shares(ds: xr.Dataset, over: Sequence[str] | None = None) -> xr.Data
 # --------------------------------------------------------------------------------------
 # Files
 # --------------------------------------------------------------------------------------
-
-
-def atomic_write(path: Path, write) -> None:
-    """Calls ``write(tmp_path)`` then moves the temporary file onto ``path``.
-
-    The temporary file lives in the same folder (so :func:`os.replace` is atomic) and is
-    removed if writing fails or is interrupted.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def save(ds: xr.Dataset, folder: str | os.PathLike) -> Path:

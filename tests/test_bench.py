@@ -12,7 +12,9 @@ import math
 import numpy as np
 import pytest
 
-from lossjax.bench import harness as bench
+from lossjax import bench
+from lossjax.bench import harness
+from lossjax.core.metrics import NEVER
 
 NEURON_N, NEURON_T = 50**2, 300  # the grid over [-6, 6]² at 0.245 spacing: every regime
 MLP_N, MLP_T = 8, 20
@@ -42,7 +44,7 @@ def assert_mlp_agree(actual, expected, *, rtol):
 @pytest.fixture(scope="module")
 def torch():
     """torch imported the way the benchmark imports it (passive OpenMP waiting), or a skip."""
-    module = bench._torch_or_none()
+    module = harness._torch_or_none()
     if module is None:
         pytest.skip("torch is not installed")
     return module
@@ -91,9 +93,9 @@ def test_neuron_numpy_metrics_by_hand():
     # (6, 6): z = 12, σ'(12) ≈ 6e-6 < 0.0025 — saturated, gradient ≈ 6e-6: small but not tiny,
     # the loss barely moves (a plateau from step 1) and the target is never reached.
     assert out["saturated_init"][1] == 1 and out["dead_init"][1] == 0
-    assert out["steps_to_target"][1] == bench.NEVER
+    assert out["steps_to_target"][1] == NEVER
     assert out["longest_plateau"][1] >= 250 and out["tiny_grad_steps"][1] == 0
-    assert out["first_nonfinite"].tolist() == [bench.NEVER, bench.NEVER]
+    assert out["first_nonfinite"].tolist() == [NEVER, NEVER]
     z0 = 12.0
     a0 = 1 / (1 + math.exp(-z0))
     assert out["loss_min"][1] <= 0.5 * a0**2
@@ -210,7 +212,7 @@ def test_main_quick_writes_json_and_figure(tmp_path, monkeypatch, capsys):
     def fake_lossjax_mlp(n, steps, *, impl):  # test_mlp_lossjax_matches_numpy runs the engine; this saves 2 compiles
         return bench.EngineRun(bench.mlp_numpy(n, steps), compile_time_s=1.0, run_time_s=0.01, wall_time_s=1.1, devices=1)
 
-    monkeypatch.setattr(bench, "lossjax_mlp", fake_lossjax_mlp)
+    monkeypatch.setattr(harness, "lossjax_mlp", fake_lossjax_mlp)
     json_path, figure_path = tmp_path / "bench.json", tmp_path / "bench.png"
     assert bench.main(["--quick", "--json", str(json_path), "--figure", str(figure_path)]) == 0
     doc = json.loads(json_path.read_text())
@@ -240,7 +242,7 @@ def test_run_bench_rejects_unknown_workload():
 
 def test_run_bench_without_torch_skips_its_rows(monkeypatch):
     monkeypatch.setitem(bench.QUICK, "neuron", (4**2, 3, 2**2))
-    monkeypatch.setattr(bench, "_torch_or_none", lambda: None)
+    monkeypatch.setattr(harness, "_torch_or_none", lambda: None)
     doc = bench.run_bench(quick=True, workloads=("neuron",), verbose=False)
     rows = {r["implementation"]: r for r in doc["rows"]}
     assert set(rows) == {"numpy", "lossjax", "torch", "torch.func.vmap", "python loop"}

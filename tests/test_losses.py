@@ -399,7 +399,7 @@ def test_hard_objectives_hand_cases():
     # no positives and no predicted positives: F1 = IoU = 1 by definition
     a0, y0 = jnp.full((5, 1), 0.1), jnp.zeros((5, 1))
     for f in (L.one_minus_f1, L.one_minus_iou, L.soft_f1, L.soft_iou):
-        assert float(jax.jit(f)(a0 * (f in (L.soft_f1, L.soft_iou)) * 0, y0)) == 0.0
+        assert float(jax.jit(f)(a0 * float(f in (L.soft_f1, L.soft_iou)) * 0, y0)) == 0.0
     assert float(L.one_minus_f1(a0, y0)) == 0.0 and float(L.one_minus_iou(a0, y0)) == 0.0
     g = jax.grad(L.soft_f1)(jnp.zeros((5, 1)), y0)
     assert bool(jnp.all(jnp.isfinite(g)))

@@ -97,7 +97,7 @@ class ModelConfig:
 
 def neuron_apply(params: Params, x: Array) -> tuple[Array, tuple[Array, ...]]:
     """One neuron, ``z = Σ_i w_i x_i + b``, written elementwise (no matmul) for speed."""
-    z = jnp.sum(x * params["w"], axis=-1, keepdims=True) + params["b"]
+    z = jnp.sum(x * params["w"][None, :], axis=-1, keepdims=True) + params["b"]
     return z, (z,)
 
 
@@ -135,10 +135,10 @@ def mlp_apply_pytree(
     pre_activations = []
     h = x
     for name in names:
-        z = h @ layers[name]["kernel"] + layers[name]["bias"]
+        z = h @ layers[name]["kernel"] + layers[name]["bias"][None, :]
         pre_activations.append(z)
         h = hidden_activation(z)
-    z = h @ layers["output"]["kernel"] + layers["output"]["bias"]
+    z = h @ layers["output"]["kernel"] + layers["output"]["bias"][None, :]
     pre_activations.append(z)
     return z, tuple(pre_activations)
 

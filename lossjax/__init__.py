@@ -4,18 +4,33 @@ Quick use::
 
     import lossjax
     ds = lossjax.run_sweep("experiments/neuron/nielsen.toml")   # or: lossjax run experiments/neuron/nielsen.toml
-    ds = lossjax.load("results/nielsen")                  # an xarray.Dataset
-    ds.to_dataframe()                                      # for pandas users
+    ds = lossjax.load("results/nielsen")                         # an xarray.Dataset
+    lossjax.summary_frame(ds)                                     # one row per run, for pandas users
 
-Modules: :mod:`~lossjax.losses`, :mod:`~lossjax.activations`, :mod:`~lossjax.models`,
-:mod:`~lossjax.optimizers`, :mod:`~lossjax.datasets`, :mod:`~lossjax.metrics` (every measured
-quantity, defined once), :mod:`~lossjax.train` (one run as a pure function),
-:mod:`~lossjax.sweep` (sweep files), :mod:`~lossjax.runner` (compile, chunk, shard),
-:mod:`~lossjax.results` (labelled results on disk), :mod:`~lossjax.reports` and
-:mod:`~lossjax.plots` (figures), :mod:`~lossjax.bench`, :mod:`~lossjax.cli`.
+Layers, lowest first; every import runs down (checked by tests/test_layers.py):
+
+- :mod:`lossjax.host`: CPU cores, the cache folder, XLA's device setup (pure Python).
+- :mod:`lossjax.core`: pure JAX numerics: losses, activations, gradient estimators, models,
+  optimisers, every measured quantity (:mod:`lossjax.core.metrics`, declared once) and the
+  training program (:mod:`lossjax.core.train`, one run as a pure function).
+- :mod:`lossjax.io`: results on disk, atomic writes, figures and tables.
+- :mod:`lossjax.data`: datasets.
+- :mod:`lossjax.reports`: finds a study's report function by reference.
+- :mod:`lossjax.config`: the sweep schema, declared once.
+- :mod:`lossjax.runner`: compiles, chunks and shards a sweep.
+- :mod:`lossjax.bench` and :mod:`lossjax.cli`.
+
+Studies live beside their sweep files in ``experiments/<study>/``, outside the package.
+
+``import lossjax`` exposes one XLA CPU device per core (so a sweep run from Python uses every
+core, as the CLI does) if jax has not been imported yet; ``LOSSJAX_CPU_DEVICES=N`` chooses N.
 """
 
 from importlib import metadata as _metadata
+
+from lossjax import host as _host
+
+_host.use_all_cpu_cores()
 
 # Public names, imported lazily so that `import lossjax` (and the CLI) can configure XLA before
 # jax is first imported.
@@ -28,6 +43,7 @@ _EXPORTS = {
     "save": "lossjax.io.results",
     "outcome_labels": "lossjax.io.results",
     "outcome_shares": "lossjax.io.results",
+    "summary_frame": "lossjax.io.results",
     "run_sweep": "lossjax.runner",
     "Sweep": "lossjax.config",
     "SweepError": "lossjax.config",

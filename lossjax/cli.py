@@ -9,24 +9,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import textwrap
 from pathlib import Path
 
-
-def use_all_cpu_cores() -> None:
-    """Exposes one XLA host device per CPU core, so the runner shards a grid across cores.
-
-    XLA runs each device's program on one thread; with several host devices the grid axis is
-    split across them (1.75x on 2 cores for 10^6 neurons). Must run before jax is imported;
-    an explicit ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` wins.
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={cores}".strip()
+from lossjax import host
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -35,7 +22,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lossjax import runner
     from lossjax import config as sweep
 
-    use_compilation_cache()
+    host.use_compilation_cache()
     spec = sweep.load_sweep(args.spec)
     out = Path(args.out) if args.out else Path("results") / spec.name
     n_combos = len(spec.static_combinations())
@@ -115,27 +102,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     section("init schemes", ((n, s.description) for n, s in models.INIT_SCHEMES.items()))
     section("dtypes", ((n, "") for n in train.DTYPES))
     if args.verbose:
-        for table, keys in sweep.SCHEMA.items():
-            section(f"sweep keys [{table or 'top level'}]", keys.items())
+        rows = sweep.schema_rows()
+        for table in dict.fromkeys(t for t, _, _ in rows):
+            section(f"sweep keys [{table or 'top level'}]", ((k, d) for t, k, d in rows if t == table))
     return 0
 
 
-def use_compilation_cache() -> None:
-    """Keeps compiled programs on disk (``$LOSSJAX_CACHE/xla``, default ``~/.cache/lossjax/xla``),
-    so rerunning a sweep skips XLA compilation of the programs it already built."""
-    import jax
-
-    root = Path(os.environ.get("LOSSJAX_CACHE", Path.home() / ".cache" / "lossjax"))
-    try:
-        (root / "xla").mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return
-    jax.config.update("jax_compilation_cache_dir", str(root / "xla"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-
-
 def main(argv: list[str] | None = None) -> int:
-    use_all_cpu_cores()
+    host.use_all_cpu_cores()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # the benchmark parses its own options (argparse.REMAINDER drops "-..." ones)
         from lossjax.bench import harness as bench

@@ -6,231 +6,262 @@ Static axes change the compiled program (one compilation per combination); batch
 vmapped over inside it. Example (``experiments/neuron/nielsen.toml``)::
 
     name = "nielsen"
-    description = "The texts' saturated sigmoid neuron"
-
     [model]
-    kind = "neuron"                 # "neuron" | "mlp"
-    activation = "sigmoid"          # output activation                       (static)
-
+    activation = "sigmoid"
     [data]
-    dataset = "single"              # see `lossjax list`
-    params = { x = 1.0, y = 0.0 }   # the dataset's own parameters
-
+    dataset = "single"
+    params = { x = 1.0, y = 0.0 }
     [train]
-    steps = 300                     #                                         (static)
-    loss = ["quadratic", "bce"]     #                                         (static)
-    optimizer = "sgd"               #                                         (static)
-    learning_rate = 0.15            #                                         (batched)
-    record_every = 1
-
+    steps = 300
+    loss = ["quadratic", "bce"]
+    learning_rate = 0.15            # or { start = 1e-3, stop = 1.0, num = 7, log = true }
     [init]
-    points = [[0.6, 0.9], [2.0, 2.0]]   # explicit (w, b) per run            (batched)
+    points = [[0.6, 0.9], [2.0, 2.0]]
 
-    [metrics]
-    target_metric = "loss"
-    target = 0.01
-
-The full schema, every key with its allowed values, is :data:`SCHEMA` (printed by
-``lossjax list``). Numeric batched axes also accept a range table
-``{ start = 1e-3, stop = 1.0, num = 7, log = true }``.
+Every key of every table is declared once, in :data:`KEYS`, as a :class:`Key`: a
+:class:`~lossjax.core.params.Param` (type, default, range or choices, one line of meaning) and
+whether it is a static axis, a batched axis or a plain setting. Parsing, defaults, error
+messages, :data:`SCHEMA` and ``lossjax list -v`` (:func:`schema_rows`) all come from it; the
+``[metrics]`` keys are the fields of :class:`~lossjax.core.metrics.Thresholds`, and a dataset's
+``params`` are checked against ``DATASETS[name].declared``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
-import math
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Literal
 
-import numpy as np
-
-from lossjax import reports
-from lossjax.core import activations as activations_lib
 from lossjax import data as datasets_lib
-from lossjax.core import losses as losses_lib
-from lossjax.core import metrics
-from lossjax.core import models
-from lossjax.core import optimizers
-from lossjax.core import train
+from lossjax import reports
+from lossjax.core import activations, estimators, losses, metrics, models, optimizers, train
+from lossjax.core.params import REQUIRED, Param, check_all
+from lossjax.data.base import SEED as DATA_SEED
+from lossjax.grid import BATCHED_AXES, STATIC_AXES, Axis, Sweep, SweepError, batched_grid, expand_range
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-
-class SweepError(ValueError):
-    """A sweep file is invalid; the message names the key and the allowed values."""
-
-
-#: Every table and key a sweep file may contain, with a one-line description.
-SCHEMA: dict[str, dict[str, str]] = {
-    "": {
-        "name": "results folder name (letters, digits, '-', '_'); required",
-        "description": "free text",
-        "report": "the report made after the run: '<file>.py:<function>' relative to the sweep file",
-    },
-    "model": {
-        "kind": "'neuron' or 'mlp'",
-        "activation": "output activation (static axis)",
-        "depth": "MLP hidden layers (static axis)",
-        "width": "MLP units per hidden layer (static axis)",
-        "hidden_activation": "MLP hidden activation (static axis)",
-        "impl": "'flax' (default) or 'pytree': how the MLP is written",
-    },
-    "data": {
-        "dataset": "dataset name",
-        "params": "table of the dataset's parameters",
-        "seed": "seed of the data generator (default 0)",
-        "batch_size": "0: full batch (default); B: B samples drawn per step with replacement",
-        "target": "replaces every training target of a binary task (batched axis)",
-    },
-    "train": {
-        "steps": "number of updates T (static axis)",
-        "loss": "loss (static axis)",
-        "optimizer": "optimiser (static axis)",
-        "learning_rate": "learning rate > 0 (batched axis)",
-        "dtype": "float32 (default), float64, bfloat16, float16 (static axis)",
-        "estimator": "gradient estimator (static axis)",
-        "seed": "run seeds (batched axis): an int, a list, or { num = N } for 0..N-1",
-        "score_samples": "samples per step of the score-function estimator (default 16)",
-        "record_every": "record trajectories every k steps; 0 = none (default)",
-    },
-    "init": {
-        "points": "explicit neuron initialisations [[w, b], ...] (batched axis 'init')",
-        "w": "neuron initial weight(s) (batched axis 'w0'; with b: the (w, b) grid)",
-        "b": "neuron initial bias(es) (batched axis 'b0')",
-        "scheme": "weight init scheme (batched axis 'init_scheme')",
-        "scale": "multiplier of the scheme's standard deviation (batched axis 'init_scale')",
-        "bias": "initial bias mean (batched axis 'init_bias')",
-        "bias_std": "initial bias standard deviation (batched axis 'init_bias_std')",
-    },
-    "metrics": {f.name: "threshold; see lossjax.metrics" for f in dataclasses.fields(metrics.Thresholds)},
-    "run": {
-        "chunk_size": "runs per compiled call; 0 = sized from memory_mb (default)",
-        "memory_mb": "memory budget per chunk in MiB (default 1024)",
-    },
-}
-
-STATIC_AXES = ("loss", "activation", "hidden_activation", "depth", "width", "optimizer", "estimator", "dtype", "steps")
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+__all__ = ["Axis", "KEYS", "Key", "NAME_PATTERN", "SCHEMA", "STATIC_AXES", "Sweep", "SweepError", "batched_grid",
+           "load_sweep", "parse_sweep", "schema_rows"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Axis:
-    """One axis of a sweep.
+class _Spec(Param):
+    """A registry name that may carry parameters (``"huber:delta=0.5"``), checked by ``lookup``."""
+
+    lookup: Callable[[str], Any] | None = None
+
+    def check(self, value: Any, where: str | None = None) -> Any:
+        if not isinstance(value, str):
+            return super().check(value, where)
+        try:
+            self.lookup(value)
+        except ValueError as e:
+            raise ValueError(f"{where or self.name}: {e}") from None
+        return value
+
+    def describe_type(self) -> str:
+        return super().describe_type() + " (parameters as 'name:key=value')"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shaped(Param):
+    """A value whose shape :class:`Param` has no word for (a list of pairs, a table): ``words``
+    says what it is; ``type`` and the bounds apply to each number in it."""
+
+    words: str = ""
+
+    def describe_type(self) -> str:
+        return self.words
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """One key of a sweep file, declared once.
 
     Attributes:
-      name: the results' dimension (or scalar coordinate) name.
-      values: its values, in order.
-      static: True if it changes the compiled program.
-      dim: True if it is a dimension of the results (given as a list), False for a scalar.
+      param: its name, type, default, range or choices, and one line of meaning.
+      axis: ``"static"`` (one compiled program per value), ``"batched"`` (vmapped over inside
+        one) or ``None`` (a plain setting).
+      dim: the axis' name in the results (default: the key).
+      form: another way to write the values: ``"range"`` (a range table), ``"seeds"``
+        (``{ num = N }``), ``"points"`` (a list of [w, b] pairs), ``"table"`` (a table).
+      only: given only when ``[model].kind = 'mlp'`` (``"mlp"``) or with that init mode
+        (``"explicit"``: (w, b) values; ``"scheme"``: a random init scheme).
     """
 
-    name: str
-    values: tuple
-    static: bool
-    dim: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class Sweep:
-    """A validated sweep. Build it with :func:`parse_sweep` or :func:`load_sweep`."""
-
-    name: str
-    description: str
-    report: str
-    model_kind: str
-    impl: str
-    dataset: str
-    dataset_params: tuple[tuple[str, Any], ...]
-    data_seed: int
-    batch_size: int
-    init_mode: str
-    score_samples: int
-    record_every: int
-    thresholds: metrics.Thresholds
-    chunk_size: int
-    memory_mb: float
-    axes: tuple[Axis, ...]
-    source: str  # the sweep as written: TOML text, or JSON of the dict it came from
-
-    def axis(self, name: str) -> Axis:
-        for a in self.axes:
-            if a.name == name:
-                return a
-        raise KeyError(name)
+    param: Param
+    axis: Literal["static", "batched"] | None = None
+    dim: str | None = None
+    form: Literal["range", "seeds", "points", "table"] | None = None
+    only: Literal["mlp", "explicit", "scheme"] | None = None
 
     @property
-    def static_axes(self) -> tuple[Axis, ...]:
-        return tuple(a for a in self.axes if a.static)
+    def name(self) -> str:
+        return self.param.name
 
     @property
-    def batched_axes(self) -> tuple[Axis, ...]:
-        return tuple(a for a in self.axes if not a.static)
+    def dim_name(self) -> str:
+        return self.dim or self.param.name
 
-    @property
-    def dims(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.axes if a.dim)
-
-    @property
-    def n_runs(self) -> int:
-        return math.prod(len(a.values) for a in self.axes)
-
-    def static_combinations(self) -> list[dict[str, Any]]:
-        """Every combination of static axis values, as {axis name: value}."""
-        axes = self.static_axes
-        return [dict(zip((a.name for a in axes), combo)) for combo in itertools.product(*(a.values for a in axes))]
-
-    def make_dataset(self) -> datasets_lib.Dataset:
-        try:
-            return datasets_lib.make_dataset(self.dataset, seed=self.data_seed, **dict(self.dataset_params))
-        except ValueError as e:
-            raise SweepError(f"{self.name}: [data]: {e}") from None
-
-    def train_config(self, combo: Mapping[str, Any], n_inputs: int, n_outputs: int) -> train.TrainConfig:
-        """The :class:`~lossjax.train.TrainConfig` of one static combination."""
-        model = models.ModelConfig(
-            kind=self.model_kind,
-            n_inputs=n_inputs,
-            n_outputs=n_outputs,
-            depth=int(combo.get("depth", 0)),
-            width=int(combo.get("width", 0)),
-            hidden_activation=combo.get("hidden_activation", "identity"),
-            activation=combo["activation"],
-            impl=self.impl,
-        )
-        return train.TrainConfig(
-            model=model,
-            loss=combo["loss"],
-            optimizer=combo["optimizer"],
-            dtype=combo["dtype"],
-            steps=int(combo["steps"]),
-            batch_size=self.batch_size,
-            estimator=combo["estimator"],
-            score_samples=self.score_samples,
-            init_mode=self.init_mode,
-            thresholds=self.thresholds,
-            record_every=self.record_every,
-        )
+    def describe(self) -> str:
+        """The line of ``lossjax list -v``: meaning, type and range, default, axis."""
+        text = self.param.describe()
+        if self.axis:
+            other = {"range": ", or a range table { start, stop, num, log }", "seeds": ", or { num = N } for 0..N-1"}
+            named = f" {self.dim!r}" if self.dim else ""
+            text += f" [{self.axis} axis{named}: a list sweeps it{other.get(self.form, '')}]"
+        if self.only:
+            text += " (only " + ("for kind = 'mlp'" if self.only == "mlp" else f"in {self.only} init mode") + ")"
+        return text
 
 
-# --------------------------------------------------------------------------------------
-# Parsing
-# --------------------------------------------------------------------------------------
+_BIG = 2**31  # counts go through int32 arrays and XLA shapes
+
+
+def _choices(name: str, doc: str, default: str, registry, axis=None, **kw) -> Key:
+    return Key(Param(name, str, doc, default, choices=tuple(registry)), axis, **kw)
+
+
+def _spec(name: str, doc: str, default: str, registry, lookup, **kw) -> Key:
+    return Key(_Spec(name, str, doc, default, choices=tuple(registry), lookup=lookup), "static", **kw)
+
+
+#: The meaning and range of each field of :class:`~lossjax.core.metrics.Thresholds` (from the
+#: definitions in :mod:`lossjax.core.metrics`); types and defaults come from the dataclass.
+_THRESHOLDS: dict[str, tuple[str, dict]] = {
+    "target_metric": ("what 'reached' means: loss L_t <= target, error mean |a - y| <= target, or "
+                      "accuracy_t >= target", dict(choices=metrics.TARGET_METRICS)),
+    "target": ("the target of target_metric (<= 1 for accuracy)", dict(minimum=0)),
+    "tiny_grad": ("a step whose gradient 2-norm is below this counts in tiny_grad_steps", dict(above=0)),
+    "saturation_delta": ("a unit is saturated when f' < saturation_delta * max f' on every input", dict(above=0)),
+    "plateau_tau": ("a step whose relative loss improvement is below this is on a plateau", dict(above=0)),
+    "slow_plateau_steps": ("a run that reached the target after a plateau this long is 'slow'",
+                           dict(minimum=1, below=_BIG)),
+    "divergence_factor": ("a run has diverged when L_T > divergence_factor * L_0", dict(above=0)),
+    "dormant_tau": ("a unit is dormant when its mean |h| over its layer's mean is <= this (Sokar et al. 2023)",
+                    dict(minimum=0)),
+}
+
+
+def _threshold_keys() -> list[Key]:
+    fields = dataclasses.fields(metrics.Thresholds)
+    if {f.name for f in fields} != set(_THRESHOLDS):  # a new field must get its meaning here
+        raise ImportError(f"lossjax.config._THRESHOLDS does not match the fields of metrics.Thresholds: {fields}")
+    return [Key(Param(f.name, type(f.default), _THRESHOLDS[f.name][0], f.default, **_THRESHOLDS[f.name][1]))
+            for f in fields]
+
+
+def _declare(*tables: tuple[str, list[Key]]) -> Mapping[str, Mapping[str, Key]]:
+    return MappingProxyType({t: MappingProxyType({k.name: k for k in keys}) for t, keys in tables})
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+#: Every table and key a sweep file may contain: ``KEYS[table][key]`` ("" is the top level).
+KEYS: Mapping[str, Mapping[str, Key]] = _declare(
+    ("", [
+        Key(_Shaped("name", str, "the results folder's name", words="letters, digits, '.', '-', '_'")),
+        Key(Param("description", str, "free text", "")),
+        Key(Param("report", str, "the report made after the run: '<file>.py:<function>' relative to the sweep file", "")),
+    ]),
+    ("model", [
+        _choices("kind", "the model: one neuron, or a multi-layer perceptron", "neuron", models.MODEL_KINDS),
+        _spec("activation", "output activation", "sigmoid", activations.ACTIVATIONS, activations.get_activation),
+        Key(Param("depth", int, "MLP hidden layers", 1, minimum=0, below=_BIG), "static", only="mlp"),
+        Key(Param("width", int, "MLP units per hidden layer", 16, minimum=1, below=_BIG), "static", only="mlp"),
+        _spec("hidden_activation", "MLP hidden activation", "tanh", activations.ACTIVATIONS,
+              activations.get_activation, only="mlp"),
+        _choices("impl", "how the MLP is written: flax modules or a plain pytree", "flax", models.MODEL_IMPLS),
+    ]),
+    ("data", [
+        _choices("dataset", "the dataset (see `lossjax list`)", "single", datasets_lib.DATASETS),
+        Key(_Shaped("params", str, "the dataset's parameters (rows data.params below)", {},
+                    words="a table"), form="table"),
+        Key(dataclasses.replace(DATA_SEED, doc="seed of the data generator")),
+        Key(Param("batch_size", int, "samples drawn per step with replacement; 0: full batch", 0, minimum=0, below=_BIG)),
+        Key(Param("target", float, "replaces every training target of a binary task; none: the dataset's", None,
+                  nullable=True), "batched", form="range"),
+    ]),
+    ("train", [
+        Key(Param("steps", int, "number of updates T", 300, minimum=1, below=2**31 - 1), "static"),
+        _spec("loss", "loss", "quadratic", losses.LOSSES, losses.get_loss),
+        _choices("optimizer", "optimiser", "sgd", optimizers.OPTIMIZERS, "static"),
+        Key(Param("learning_rate", float, "learning rate", 0.1, above=0), "batched", form="range"),
+        _choices("dtype", "parameters, data and model arithmetic", "float32", train.DTYPES, "static"),
+        _choices("estimator", "gradient estimator", "exact", estimators.ESTIMATORS, "static"),
+        Key(Param("seed", int, "run seed: keys the init scheme, mini-batches and score samples", 0, minimum=0,
+                  below=_BIG), "batched", form="seeds"),
+        Key(Param("score_samples", int, "samples per step of the score-function estimator", 16, minimum=2, below=_BIG)),
+        Key(Param("record_every", int, "record trajectories every k steps (must divide steps); 0: none", 0,
+                  minimum=0, below=_BIG)),
+    ]),
+    ("init", [
+        Key(_Shaped("points", float, "explicit neuron initialisations, one run per (w, b)", None, nullable=True,
+                    words="a list of [w, b] pairs of real numbers"), "batched", "init", "points", "explicit"),
+        Key(Param("w", float, "neuron initial weight(s); with b: the (w, b) grid", 0.0), "batched", "w0", "range",
+            "explicit"),
+        Key(Param("b", float, "neuron initial bias(es)", 0.0), "batched", "b0", "range", "explicit"),
+        _choices("scheme", "weight init scheme", "lecun", models.INIT_SCHEMES, "batched", dim="init_scheme",
+                 only="scheme"),
+        Key(Param("scale", float, "multiplier of the scheme's standard deviation", 1.0, minimum=0), "batched",
+            "init_scale", "range", "scheme"),
+        Key(Param("bias", float, "initial bias mean", 0.0), "batched", "init_bias", "range", "scheme"),
+        Key(Param("bias_std", float, "initial bias standard deviation", 0.0, minimum=0), "batched",
+            "init_bias_std", "range", "scheme"),
+    ]),
+    ("metrics", _threshold_keys()),
+    ("run", [
+        Key(Param("chunk_size", int, "runs per compiled call; 0: sized from memory_mb", 0, minimum=0, below=_BIG)),
+        Key(Param("memory_mb", float, "memory budget per chunk in MiB", 1024.0, above=0)),
+    ]),
+)
+
+_AXES = {k.dim_name: (t, k) for t, keys in KEYS.items() for k in keys.values() if k.axis}
+if set(_AXES) != set(STATIC_AXES) | set(BATCHED_AXES):  # every axis needs its place in the results
+    raise ImportError(f"axes {sorted(_AXES)} do not match STATIC_AXES + grid.BATCHED_AXES")
+
+#: ``{table: {key: description}}``, a read-only view of :data:`KEYS`.
+SCHEMA: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {t: MappingProxyType({k: key.describe() for k, key in keys.items()}) for t, keys in KEYS.items()}
+)
+
+#: The range table of a real-valued axis, and the seed table.
+_RANGE = (Param("start", float, "first value"), Param("stop", float, "last value"),
+          Param("num", int, "number of values", minimum=1, below=_BIG), Param("log", bool, "geometric spacing", False))
+_SEEDS = (Param("num", int, "number of seeds", minimum=1, maximum=_BIG),)
+
+
+def schema_rows() -> list[tuple[str, str, str]]:
+    """(table, key, description) of every sweep key, then of every dataset's parameters
+    (table ``data.params``, key ``<dataset>.<parameter>``): what ``lossjax list -v`` prints."""
+    rows = [(t, k, key.describe()) for t, keys in KEYS.items() for k, key in keys.items()]
+    rows += [("data.params", f"{n}.{p.name}", p.describe())
+             for n, info in datasets_lib.DATASETS.items() for p in info.declared]
+    return rows
 
 
 def load_sweep(path: str | Path) -> Sweep:
     """Reads and validates a sweep TOML file."""
     path = Path(path)
-    if not path.is_file():
-        raise SweepError(f"sweep file {str(path)!r} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise SweepError(f"sweep file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise SweepError(f"sweep file {str(path)!r} is a directory, not a TOML file") from None
+    except UnicodeDecodeError as e:
+        raise SweepError(f"{path}: not UTF-8 text (byte {e.start}); save the sweep file as UTF-8") from None
+    except OSError as e:
+        raise SweepError(f"sweep file {str(path)!r} cannot be read: {e.strerror or e}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -257,261 +288,152 @@ class _Parser:
         self.origin = origin
         self.base = base
 
-    def error(self, key: str, message: str) -> SweepError:
-        return SweepError(f"{self.origin}: {key}: {message}")
+    def error(self, where: str, message: str) -> SweepError:
+        return SweepError(f"{self.origin}: {where}: {message}")
 
-    def check_keys(self, table: Mapping[str, Any], section: str) -> None:
-        allowed = SCHEMA[section]
-        for key in table:
-            if key not in allowed and not (section == "" and key in SCHEMA):
-                where = f"[{section}].{key}" if section else key
-                listed = list(allowed) + ([f"[{t}]" for t in SCHEMA if t] if not section else [])
-                raise self.error(where, f"unknown key; allowed keys here: {', '.join(listed)}")
-
-    def table(self, raw: Mapping[str, Any], section: str) -> Mapping[str, Any]:
-        value = raw.get(section, {})
-        if not isinstance(value, Mapping):
-            raise self.error(f"[{section}]", f"must be a table, got {type(value).__name__}")
-        self.check_keys(value, section)
+    def check(self, where: str, param: Param, value: Any) -> Any:
+        """``value`` as given, once ``param`` accepts it (kept as written: results record it)."""
+        if param.choices is not None and not isinstance(value, str):
+            raise self.error(where, f"expected a name, got {value!r}; allowed: {', '.join(param.choices)}")
+        try:
+            param.check(value, where)
+        except ValueError as e:
+            raise SweepError(f"{self.origin}: {e}") from None
         return value
 
-    # ----- value helpers
-    def listed(self, key: str, value: Any) -> tuple[tuple, bool]:
-        """(values, is_dim) for a scalar or a list."""
-        if isinstance(value, list):
-            if not value:
-                raise self.error(key, "empty list: give at least one value")
-            return tuple(value), True
-        return (value,), False
+    def tables(self, raw: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+        """Each table of the sweep ({} when absent; "": the top level), every key in it declared."""
+        for key in raw:
+            if key not in KEYS[""] and (key not in KEYS or not key):
+                listed = list(KEYS[""]) + [f"[{t}]" for t in KEYS if t]
+                raise self.error(key, f"unknown key; allowed keys here: {', '.join(listed)}")
+        out = {"": raw}
+        for table in list(KEYS)[1:]:
+            value = out[table] = raw.get(table, {})
+            if not isinstance(value, Mapping):
+                raise self.error(f"[{table}]", f"must be a table, got {type(value).__name__}")
+            for key in value:
+                if key not in KEYS[table]:
+                    raise self.error(f"[{table}].{key}", f"unknown key; allowed keys here: {', '.join(KEYS[table])}")
+        return out
 
-    def names(self, key: str, value: Any, allowed: Sequence[str], lookup=None) -> tuple[tuple, bool]:
-        values, dim = self.listed(key, value)
-        for v in values:
-            if not isinstance(v, str):
-                raise self.error(key, f"expected a name, got {v!r}; allowed: {', '.join(allowed)}")
-            if lookup is not None:
-                try:
-                    lookup(v)
-                except ValueError as e:
-                    raise self.error(key, str(e)) from None
-            elif v not in allowed:
-                raise self.error(key, f"unknown value {v!r}; allowed: {', '.join(allowed)}")
-        if len(set(values)) != len(values):
-            raise self.error(key, f"repeated values in {list(values)}")
-        return values, dim
+    def setting(self, tables: Mapping[str, Mapping[str, Any]], table: str, key: str) -> Any:
+        """A plain setting's value, or its default."""
+        param = KEYS[table][key].param
+        where = f"[{table}].{key}" if table else key
+        if key not in tables[table] and param.default is REQUIRED:
+            raise self.error(where, f"required: {param.describe_type()}")
+        return self.check(where, param, tables[table].get(key, param.default))
 
-    def numbers(self, key: str, value: Any, *, positive=False, integer=False, minimum=None) -> tuple[tuple, bool]:
-        if isinstance(value, Mapping):
-            extra = set(value) - {"start", "stop", "num", "log"}
-            if extra or not {"start", "stop", "num"} <= set(value):
-                raise self.error(key, "a range table needs start, stop, num (and optionally log = true)")
-            num = value["num"]
-            if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-                raise self.error(key, f"range num must be an integer >= 1, got {num!r}")
-            start, stop = value["start"], value["stop"]
-            for v in (start, stop):
-                if not _is_number(v):
-                    raise self.error(key, f"range start/stop must be numbers, got {v!r}")
-            if value.get("log", False):
-                if start <= 0 or stop <= 0:
-                    raise self.error(key, "a log range needs start > 0 and stop > 0")
-                values = tuple(float(v) for v in np.geomspace(start, stop, num))
-            else:
-                values = tuple(float(v) for v in np.linspace(start, stop, num))
+    def axis(self, tables: Mapping[str, Mapping[str, Any]], table: str, key: str) -> Axis | None:
+        """An axis' values, or its default (``None``: no axis)."""
+        spec = KEYS[table][key]
+        where, param, given = f"[{table}].{key}", spec.param, tables[table].get(key)
+        if given is None:
+            if param.default is None:
+                return None
+            values, dim = (param.default,), False
+        elif isinstance(given, Mapping) and spec.form in ("range", "seeds"):
+            try:
+                if spec.form == "range":
+                    values = expand_range(**check_all(_RANGE, dict(given), owner="a range table"))
+                else:
+                    values = tuple(range(check_all(_SEEDS, dict(given), owner="a seed table")["num"]))
+            except ValueError as e:
+                raise self.error(where, str(e)) from None
             dim = True
+        elif isinstance(given, list):
+            if not given:
+                raise self.error(where, "empty list: give at least one value")
+            values, dim = tuple(given), True
         else:
-            values, dim = self.listed(key, value)
-        for v in values:
-            if not _is_number(v) or (integer and not isinstance(v, int)):
-                kind = "an integer" if integer else "a number"
-                raise self.error(key, f"expected {kind}, got {v!r}")
-            if not math.isfinite(v):
-                raise self.error(key, f"must be finite, got {v!r}")
-            if positive and not v > 0:
-                raise self.error(key, f"must be > 0, got {v!r}")
-            if minimum is not None and v < minimum:
-                raise self.error(key, f"must be >= {minimum}, got {v!r}")
+            values, dim = (given,), False
+        if spec.form == "points":
+            if not dim or not all(isinstance(pt, list) and len(pt) == 2 for pt in values):
+                raise self.error(where, f"must be a non-empty list of [w, b] pairs of finite numbers, got {given!r}")
+            values = tuple((float(self.check(where, param, w)), float(self.check(where, param, b))) for w, b in values)
+        else:
+            for v in values:
+                self.check(where, param, v)
         if len(set(values)) != len(values):
-            raise self.error(key, f"repeated values in {list(values)}")
-        return values, dim
+            raise self.error(where, f"repeated values in {list(values)}")
+        return Axis(spec.dim_name, values, spec.axis == "static", dim)
 
-    def integer(self, key: str, value: Any, minimum: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise self.error(key, f"must be an integer >= {minimum}, got {value!r}")
-        return value
-
-    # ----- the sweep
     def parse(self, raw: Mapping[str, Any], source: str) -> Sweep:
         if not isinstance(raw, Mapping):
             raise SweepError(f"{self.origin}: a sweep must be a table, got {type(raw).__name__}")
-        self.check_keys(raw, "")
-        name = raw.get("name")
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            raise self.error("name", f"required: letters, digits, '.', '-', '_' (got {name!r})")
-        description = raw.get("description", "")
-        report = raw.get("report", "")
-        if not isinstance(description, str):
-            raise self.error("description", "must be a string")
-        if report:
+        tables = self.tables(raw)
+        top = {k: self.setting(tables, "", k) for k in KEYS[""]}
+        if not NAME_PATTERN.match(top["name"]):
+            raise self.error("name", f"required: letters, digits, '.', '-', '_' (got {top['name']!r})")
+        if top["report"]:
             try:
-                report = reports.resolve(report, self.base)
+                top["report"] = reports.resolve(top["report"], self.base)
             except reports.ReportError as e:
                 raise self.error("report", str(e)) from None
+        settings = {t: {k: self.setting(tables, t, k) for k, key in keys.items() if not key.axis and not key.form}
+                    for t, keys in KEYS.items() if t}
+        kind = settings["model"]["kind"]
+        init = tables["init"]
+        explicit = [k for k in init if KEYS["init"][k].only == "explicit"]
+        scheme = [k for k in init if KEYS["init"][k].only == "scheme"]
+        if explicit and scheme:
+            raise self.error("[init]", f"give either explicit values (points, w, b) or a scheme (scheme, scale, bias, "
+                                       f"bias_std), not both: {explicit + scheme}")
+        if explicit and kind != "neuron":
+            raise self.error("[init]", "explicit (w, b) values are for kind = 'neuron'; an MLP takes scheme, scale, "
+                                       "bias, bias_std")
+        if "points" in init and ("w" in init or "b" in init):
+            raise self.error("[init].points", "give points or w/b, not both")
+        init_mode = "explicit" if explicit else "scheme"
+        for key, spec in KEYS["model"].items():
+            if spec.only == "mlp" and kind != "mlp" and key in tables["model"]:
+                raise self.error(f"[model].{key}", "only meaningful for kind = 'mlp'")
 
-        model = self.table(raw, "model")
-        data = self.table(raw, "data")
-        tr = self.table(raw, "train")
-        init = self.table(raw, "init")
-        mt = self.table(raw, "metrics")
-        run = self.table(raw, "run")
-        axes: list[Axis] = []
+        found: dict[str, Axis] = {}
+        for dim_name, (table, spec) in _AXES.items():
+            # an "mlp" key only for an MLP, an init key only in its mode; w and b give way to points
+            if spec.only in (None, init_mode, kind) and not (dim_name in ("w0", "b0") and "points" in init):
+                axis = self.axis(tables, table, spec.name)
+                if axis is not None:
+                    found[dim_name] = axis
+        axes = tuple(found[n] for n in STATIC_AXES + BATCHED_AXES if n in found)
 
-        def add(name, values_dim, static):
-            values, dim = values_dim
-            axes.append(Axis(name, tuple(values), static, dim))
-
-        # model
-        kind = model.get("kind", "neuron")
-        if kind not in models.MODEL_KINDS:
-            raise self.error("[model].kind", f"unknown value {kind!r}; allowed: {', '.join(models.MODEL_KINDS)}")
-        impl = model.get("impl", "flax")
-        if impl not in models.MODEL_IMPLS:
-            raise self.error("[model].impl", f"unknown value {impl!r}; allowed: {', '.join(models.MODEL_IMPLS)}")
-        act_names = list(activations_lib.ACTIVATIONS)
-        loss_names = list(losses_lib.LOSSES)
-        static: dict[str, tuple[tuple, bool]] = {}
-        static["loss"] = self.names("[train].loss", tr.get("loss", "quadratic"), loss_names, losses_lib.get_loss)
-        static["activation"] = self.names(
-            "[model].activation", model.get("activation", "sigmoid"), act_names, activations_lib.get_activation
-        )
-        if kind == "mlp":
-            static["hidden_activation"] = self.names(
-                "[model].hidden_activation", model.get("hidden_activation", "tanh"), act_names,
-                activations_lib.get_activation,
-            )
-            static["depth"] = self.numbers("[model].depth", model.get("depth", 1), integer=True, minimum=0)
-            static["width"] = self.numbers("[model].width", model.get("width", 16), integer=True, minimum=1)
-        else:
-            for key in ("depth", "width", "hidden_activation"):
-                if key in model:
-                    raise self.error(f"[model].{key}", "only meaningful for kind = 'mlp'")
-        static["optimizer"] = self.names("[train].optimizer", tr.get("optimizer", "sgd"), list(optimizers.OPTIMIZERS))
-        static["estimator"] = self.names("[train].estimator", tr.get("estimator", "exact"), list(train.ESTIMATORS))
-        static["dtype"] = self.names("[train].dtype", tr.get("dtype", "float32"), list(train.DTYPES))
-        static["steps"] = self.numbers("[train].steps", tr.get("steps", 300), integer=True, minimum=1)
-        for axis_name in STATIC_AXES:
-            if axis_name in static:
-                add(axis_name, static[axis_name], True)
-
-        # batched axes
-        add("learning_rate", self.numbers("[train].learning_rate", tr.get("learning_rate", 0.1), positive=True), False)
-        init_mode, init_axes = self.parse_init(init, kind)
-        axes.extend(init_axes)
-        seed = tr.get("seed", 0)
-        if isinstance(seed, Mapping):
-            if set(seed) != {"num"}:
-                raise self.error("[train].seed", "a seed table takes only num: { num = N } for seeds 0..N-1")
-            n = self.integer("[train].seed.num", seed["num"], 1)
-            add("seed", (tuple(range(n)), True), False)
-        else:
-            add("seed", self.numbers("[train].seed", seed, integer=True, minimum=0), False)
-        if "target" in data:
-            add("target", self.numbers("[data].target", data["target"]), False)
-
-        # data
-        dataset = data.get("dataset", "single")
-        if dataset not in datasets_lib.DATASETS:
-            raise self.error("[data].dataset", f"unknown dataset {dataset!r}; allowed: {', '.join(datasets_lib.DATASETS)}")
-        params = data.get("params", {})
-        if not isinstance(params, Mapping):
-            raise self.error("[data].params", "must be a table of the dataset's parameters")
-        allowed_params = datasets_lib.DATASETS[dataset].params
-        for key in params:
-            if key not in allowed_params:
-                raise self.error(
-                    f"[data].params.{key}",
-                    f"unknown parameter of dataset {dataset!r}; allowed: {', '.join(allowed_params) or '(none)'}",
-                )
-        data_seed = self.integer("[data].seed", data.get("seed", 0), 0)
-        batch_size = self.integer("[data].batch_size", data.get("batch_size", 0), 0)
-
-        # metrics
-        for key, value in mt.items():
-            if key == "slow_plateau_steps":
-                self.integer(f"[metrics].{key}", value, 1)
-            elif key != "target_metric" and not (_is_number(value) and math.isfinite(value)):
-                raise self.error(f"[metrics].{key}", f"must be a finite number, got {value!r}")
-        try:
-            thresholds = metrics.Thresholds(**mt)
-        except (TypeError, ValueError) as e:
-            raise self.error("[metrics]", str(e)) from None
-
-        record_every = self.integer("[train].record_every", tr.get("record_every", 0), 0)
-        for steps in static["steps"][0]:
-            if record_every and steps % record_every:
-                raise self.error("[train].record_every", f"must divide every value of steps; {record_every} does not divide {steps}")
-        score_samples = self.integer("[train].score_samples", tr.get("score_samples", 16), 2)
-        chunk_size = self.integer("[run].chunk_size", run.get("chunk_size", 0), 0)
-        memory_mb = run.get("memory_mb", 1024)
-        if not _is_number(memory_mb) or memory_mb <= 0:
-            raise self.error("[run].memory_mb", f"must be a number > 0, got {memory_mb!r}")
-
+        dataset = settings["data"]["dataset"]
+        params = self.dataset_params(dataset, tables["data"].get("params", {}))
+        tr, mt = settings["train"], settings["metrics"]
+        if tr["record_every"]:
+            for steps in found["steps"].values:
+                if steps % tr["record_every"]:
+                    raise self.error("[train].record_every", f"must divide every value of steps; {tr['record_every']} "
+                                                             f"does not divide {steps}")
+        if mt["target_metric"] == "accuracy" and mt["target"] > 1:
+            raise self.error("[metrics].target", f"an accuracy target must be in [0, 1], got {mt['target']!r}")
+        thresholds = metrics.Thresholds(**{k: mt[k] for k in KEYS["metrics"] if k in tables["metrics"]})
         sweep = Sweep(
-            name=name,
-            description=description,
-            report=report,
-            model_kind=kind,
-            impl=impl,
-            dataset=dataset,
-            dataset_params=tuple(sorted(params.items())),
-            data_seed=data_seed,
-            batch_size=batch_size,
-            init_mode=init_mode,
-            score_samples=score_samples,
-            record_every=record_every,
-            thresholds=thresholds,
-            chunk_size=chunk_size,
-            memory_mb=float(memory_mb),
-            axes=tuple(axes),
-            source=source,
+            **top, model_kind=kind, impl=settings["model"]["impl"], dataset=dataset,
+            dataset_params=tuple(sorted(params.items())), data_seed=settings["data"]["seed"],
+            batch_size=settings["data"]["batch_size"], init_mode=init_mode, score_samples=tr["score_samples"],
+            record_every=tr["record_every"], thresholds=thresholds, chunk_size=settings["run"]["chunk_size"],
+            memory_mb=float(settings["run"]["memory_mb"]), axes=axes, source=source,
         )
         self.check_combinations(sweep)
         return sweep
 
-    def parse_init(self, init: Mapping[str, Any], kind: str) -> tuple[str, list[Axis]]:
-        explicit = [k for k in ("points", "w", "b") if k in init]
-        scheme = [k for k in ("scheme", "scale", "bias", "bias_std") if k in init]
-        if explicit and scheme:
-            raise self.error("[init]", f"give either explicit values (points, w, b) or a scheme (scheme, scale, bias, bias_std), not both: {explicit + scheme}")
-        if explicit:
-            if kind != "neuron":
-                raise self.error("[init]", "explicit (w, b) values are for kind = 'neuron'; an MLP takes scheme, scale, bias, bias_std")
-            if "points" in init:
-                if "w" in init or "b" in init:
-                    raise self.error("[init].points", "give points or w/b, not both")
-                points = init["points"]
-                if not isinstance(points, list) or not points:
-                    raise self.error("[init].points", "must be a non-empty list of [w, b] pairs")
-                for pt in points:
-                    if not (isinstance(pt, list) and len(pt) == 2 and all(_is_number(v) and math.isfinite(v) for v in pt)):
-                        raise self.error("[init].points", f"each point must be [w, b] with finite numbers, got {pt!r}")
-                pairs = tuple((float(w), float(b)) for w, b in points)
-                if len(set(pairs)) != len(pairs):
-                    raise self.error("[init].points", "repeated points")
-                return "explicit", [Axis("init", pairs, False, True)]
-            w, wdim = self.numbers("[init].w", init.get("w", 0.0))
-            b, bdim = self.numbers("[init].b", init.get("b", 0.0))
-            return "explicit", [Axis("w0", w, False, wdim), Axis("b0", b, False, bdim)]
-        names, sdim = self.names("[init].scheme", init.get("scheme", "lecun"), list(models.INIT_SCHEMES))
-        scale = self.numbers("[init].scale", init.get("scale", 1.0), minimum=0)
-        bias = self.numbers("[init].bias", init.get("bias", 0.0))
-        bias_std = self.numbers("[init].bias_std", init.get("bias_std", 0.0), minimum=0)
-        return "scheme", [
-            Axis("init_scheme", names, False, sdim),
-            Axis("init_scale", scale[0], False, scale[1]),
-            Axis("init_bias", bias[0], False, bias[1]),
-            Axis("init_bias_std", bias_std[0], False, bias_std[1]),
-        ]
+    def dataset_params(self, dataset: str, params: Any) -> Mapping[str, Any]:
+        """The ``[data].params`` table, every value checked against the dataset's declaration."""
+        if not isinstance(params, Mapping):
+            raise self.error("[data].params", "must be a table of the dataset's parameters")
+        declared = {p.name: p for p in datasets_lib.DATASETS[dataset].declared}
+        for key, value in params.items():
+            if key not in declared:
+                raise self.error(f"[data].params.{key}", f"unknown parameter of dataset {dataset!r}; "
+                                                         f"allowed: {', '.join(declared) or '(none)'}")
+            self.check(f"[data].params.{key}", declared[key], value)
+        for p in declared.values():
+            if p.default is REQUIRED and p.name not in params:
+                raise self.error(f"[data].params.{p.name}", f"dataset {dataset!r} needs it: {p.describe()}")
+        return params
 
     def check_combinations(self, sweep: Sweep) -> None:
         """Catches combinations that cannot run, before anything is compiled."""
@@ -520,50 +442,3 @@ class _Parser:
                 train.check_estimator(combo["estimator"], combo["loss"])
             except ValueError as e:
                 raise self.error("[train].estimator", str(e)) from None
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-# --------------------------------------------------------------------------------------
-# The batched grid
-# --------------------------------------------------------------------------------------
-
-
-def batched_grid(sweep: Sweep) -> dict[str, np.ndarray]:
-    """Flattens the batched axes into one row per run (C order over ``sweep.batched_axes``).
-
-    Returns the fields of :class:`~lossjax.train.RunInputs` as float64/int32 numpy arrays.
-    """
-    axes = sweep.batched_axes
-    shape = tuple(len(a.values) for a in axes)
-    n = math.prod(shape)
-    index = np.indices(shape).reshape(len(shape), n) if shape else np.zeros((0, 1), int)
-    columns: dict[str, np.ndarray] = {}
-    for i, a in enumerate(axes):
-        columns[a.name] = index[i]
-    out = {
-        "seed": np.zeros(n, np.int32),
-        "learning_rate": np.zeros(n),
-        "init_w": np.zeros(n),
-        "init_b": np.zeros(n),
-        "init_scheme": np.zeros(n, np.int32),
-        "init_scale": np.ones(n),
-        "init_bias": np.zeros(n),
-        "init_bias_std": np.zeros(n),
-        "target": np.full(n, np.nan),
-    }
-    for a in axes:
-        idx = columns[a.name]
-        if a.name == "init":
-            pairs = np.asarray(a.values, dtype=np.float64)
-            out["init_w"], out["init_b"] = pairs[idx, 0], pairs[idx, 1]
-        elif a.name == "init_scheme":
-            codes = np.asarray([models.init_scheme_index(v) for v in a.values], np.int32)
-            out["init_scheme"] = codes[idx]
-        else:
-            field = {"w0": "init_w", "b0": "init_b"}.get(a.name, a.name)
-            values = np.asarray(a.values, dtype=np.int32 if field == "seed" else np.float64)
-            out[field] = values[idx]
-    return out

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lossjax import cli
+from lossjax import cli, host
 from lossjax.core import metrics
 from lossjax.io import results
 from lossjax import runner
@@ -267,7 +267,7 @@ def no_disk_cache(monkeypatch):
     """``lossjax run`` turns on jax's persistent compilation cache, a process-wide setting;
     tests keep it off (and out of the home directory)."""
     calls = []
-    monkeypatch.setattr(cli, "use_compilation_cache", lambda: calls.append(1))
+    monkeypatch.setattr(host, "use_compilation_cache", lambda: calls.append(1))
     return calls
 
 

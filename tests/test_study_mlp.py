@@ -156,7 +156,7 @@ def test_experiment_files_parse(path):
 
 
 def test_grids_cover_the_issue():
-    """Issue 5: dying ReLU at widths 2, 3, 4, 5, 10 and depths 1 to 20; depth × {sigmoid, tanh, relu} × loss."""
+    """The MLP study: dying ReLU at widths 2, 3, 4, 5, 10 and depths 1 to 20; depth × {sigmoid, tanh, relu} × loss."""
     relu = sweep.load_sweep(ROOT / "experiments" / "mlp" / "mlp_dying_relu.toml")
     combos = relu.static_combinations()
     assert {c["width"] for c in combos} == {2, 3, 4, 5, 10}

@@ -19,6 +19,7 @@ from lossjax.core import losses
 from lossjax.core import models
 from lossjax.core import optimizers
 from lossjax.core import train
+from lossjax.core.params import REQUIRED
 from lossjax.config import SCHEMA, SweepError, batched_grid, load_sweep, parse_sweep
 
 BASE = {
@@ -496,3 +497,130 @@ def test_recording_trajectories_of_a_huge_grid_is_refused_before_running():
     }
     with pytest.raises(SweepError, match=r"record_every = 1 would keep about \d+\.\d GiB"):
         runner.run_sweep(spec)
+
+
+# --------------------------------------------------------------------------------------
+# The declaration: every key declared once, every value with a range
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tables, key, allowed",
+    [
+        ({"train": {"seed": 2**31}}, "[train].seed", "< 2**31"),  # seeds are int32 in the grid
+        ({"train": {"seed": 2**32}}, "[train].seed", "< 2**31"),
+        ({"train": {"seed": {"num": 2**31 + 1}}}, "[train].seed", "<= 2**31"),
+        ({"train": {"steps": 2**31 - 1}}, "[train].steps", "< 2147483647"),
+        ({"train": {"steps": [10, 2**40]}}, "[train].steps", "< 2147483647"),
+        ({"run": {"memory_mb": float("nan")}}, "[run].memory_mb", "finite"),
+        ({"run": {"memory_mb": float("inf")}}, "[run].memory_mb", "finite"),
+        ({"run": {"memory_mb": -1}}, "[run].memory_mb", "> 0"),
+        ({"run": {"chunk_size": 2**31}}, "[run].chunk_size", "< 2**31"),
+        ({"metrics": {"target": -0.1}}, "[metrics].target", ">= 0"),
+        ({"metrics": {"target_metric": "accuracy", "target": 1.5}}, "[metrics].target", "[0, 1]"),
+        ({"metrics": {"slow_plateau_steps": 2**31}}, "[metrics].slow_plateau_steps", "< 2**31"),
+        ({"data": {"seed": 2**32}}, "[data].seed", "< 2**32"),
+        ({"data": {"seed": -1}}, "[data].seed", ">= 0"),
+        ({"data": {"batch_size": 2**31}}, "[data].batch_size", "< 2**31"),
+        ({"data": {"params": {"x": 1.0, "y": 2.0}}}, "[data].params.y", "<= 1"),
+        ({"data": {"params": {"x": "one", "y": 0.0}}}, "[data].params.x", "real number"),
+        ({"data": {"dataset": "blobs2d", "params": {"n_train": 0}}}, "[data].params.n_train", ">= 1"),
+        ({"data": {"dataset": "blobs2d", "params": {"n_train": 2.5}}}, "[data].params.n_train", "integer"),
+        ({"data": {"dataset": "mnist", "params": {"path": "."}, "seed": 0}, "init": {"w": 1.0}}, "[data].params.path", None),
+        ({"data": {"dataset": "mnist", "params": {"flatten": True}}}, "[data].params.path", "required"),
+        ({"data": {"dataset": "moons", "params": {"noise": float("nan")}}}, "[data].params.noise", "finite"),
+        ({"train": {"learning_rate": {"start": 0.1, "stop": 1.0, "num": 3, "log": 1}}}, "[train].learning_rate", "true or false"),
+        ({"train": {"score_samples": 1}}, "[train].score_samples", ">= 2"),
+    ],
+)
+def test_out_of_range_values_are_refused_in_one_line(tables, key, allowed):
+    raw = sweep_with(**tables)
+    if allowed is None:  # a valid mnist request parses: its files are only read when it runs
+        assert parse_sweep(raw).dataset == "mnist"
+        return
+    message = error_of(raw)
+    assert key in message and allowed in message and "\n" not in message, message
+
+
+def test_not_utf8_and_directory_sweep_files(tmp_path):
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('name = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(SweepError, match="latin.toml.*not UTF-8") as info:
+        load_sweep(latin)
+    assert "\n" not in str(info.value)
+    with pytest.raises(SweepError, match="is a directory"):
+        load_sweep(tmp_path)
+
+
+def test_schema_rows_cover_every_key_with_type_default_and_meaning():
+    from lossjax.config import KEYS, schema_rows
+
+    rows = schema_rows()
+    described = {(t, k): d for t, k, d in rows}
+    for table, keys in KEYS.items():
+        for name, key in keys.items():
+            text = described[(table, name)]
+            assert key.param.doc in text and key.param.describe_type() in text
+            assert ("required" in text) if key.param.default is REQUIRED else (f"default {key.param.default!r}" in text)
+            if key.axis:
+                assert f"{key.axis} axis" in text
+    # Every dataset parameter is listed too, with its own declaration.
+    for name, info in datasets.DATASETS.items():
+        for p in info.declared:
+            assert described[("data.params", f"{name}.{p.name}")] == p.describe()
+    # SCHEMA is a read-only view of the same declarations.
+    assert {t: dict(keys) for t, keys in SCHEMA.items()} == {
+        t: {k: d for tt, k, d in rows if tt == t} for t in KEYS
+    }
+    with pytest.raises(TypeError):
+        SCHEMA["train"]["steps"] = "changed"
+
+
+def test_metrics_keys_are_the_thresholds_fields():
+    import dataclasses
+
+    from lossjax.config import KEYS
+    from lossjax.core import metrics
+
+    fields = dataclasses.fields(metrics.Thresholds)
+    assert [f.name for f in fields] == list(KEYS["metrics"])
+    for f in fields:
+        assert KEYS["metrics"][f.name].param.default == f.default
+        assert KEYS["metrics"][f.name].param.doc  # one line of meaning each
+
+
+def test_declared_defaults_are_what_an_empty_sweep_gets():
+    from lossjax.config import KEYS
+    from lossjax.core import metrics
+
+    empty = parse_sweep({"name": "d"})
+    assert empty.model_kind == KEYS["model"]["kind"].param.default
+    assert empty.thresholds == metrics.Thresholds()
+    assert empty.memory_mb == KEYS["run"]["memory_mb"].param.default
+    for keys in KEYS.values():
+        for key in keys.values():
+            if key.axis and key.only in (None, empty.init_mode) and key.param.default is not None:
+                assert empty.axis(key.dim_name).values == (key.param.default,)
+    # Writing every default out gives the same sweep.
+    spelled = {"name": "d"}
+    for table, keys in KEYS.items():
+        if table:
+            spelled[table] = {
+                k: key.param.default
+                for k, key in keys.items()
+                if key.param.default is not None and key.only in (None, "scheme")
+            }
+    again = parse_sweep(spelled)
+    assert again.axes == empty.axes and again.thresholds == empty.thresholds
+
+
+def test_list_verbose_prints_every_key(capsys):
+    from lossjax import cli
+    from lossjax.config import KEYS
+
+    assert cli.main(["list", "-v"]) == 0
+    out = capsys.readouterr().out
+    for table, keys in KEYS.items():
+        assert f"sweep keys [{table or 'top level'}]" in out
+        for key in keys.values():
+            assert key.describe() in out

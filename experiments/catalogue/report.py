@@ -1,18 +1,45 @@
 """Reports of the catalogue sweeps: every loss × activation on the texts' neuron, and the
-gradient estimators that train through zero gradients (registered in :mod:`lossjax.reports`).
+gradient estimators that train through zero gradients (named by the sweep files beside this
+module, ``report = "report.py:<function>"``).
+
+Every caption sentence that states a finding is built from the measured numbers (the lists of
+losses and activations below are computed, not written by hand).
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from lossjax.core import losses as losses_lib
 from lossjax.core import metrics
 from lossjax.io import figures as plots
 
-_LETTERS = {code: name[0].upper() for code, name in enumerate(metrics.OUTCOMES)}
+#: The letter of each outcome code in the catalogue figure (X for stalled: S is slow).
+OUTCOME_LETTERS = {metrics.CONVERGED: "C", metrics.SLOW: "S", metrics.STALLED: "X", metrics.DIVERGED: "D"}
+LETTER_LEGEND = ", ".join(f"{OUTCOME_LETTERS[code]} {metrics.OUTCOMES[code]}" for code in sorted(OUTCOME_LETTERS))
+
+
+def _names(items) -> str:
+    return ", ".join(f"`{i}`" for i in items) or "none"
+
+
+def _catalogue_findings(ds: xr.Dataset) -> str:
+    """Which losses (rows) and activations (columns) have an exactly zero gradient at every step."""
+    frozen = ds.zero_grad_steps == int(ds.steps)  # (loss, activation, init)
+    rows = [str(l) for l in ds.loss.values if bool(frozen.sel(loss=l).all())]
+    on_output = [str(l) for l in ds.loss.values if losses_lib.get_loss(str(l)).input == "output"]
+    cols = [str(a) for a in ds.activation.values if bool(frozen.sel(activation=a, loss=on_output).all())]
+    through = [str(l) for l in ds.loss.values if str(l) not in on_output
+               and cols and not bool(frozen.sel(activation=cols, loss=l).all())]
+    inits = ", ".join(f"{i} (w + b = {w + b:g})" for i, w, b in zip(ds.init.values, ds.init_w.values, ds.init_b.values))
+    return (f"Measured: the gradient is exactly 0 at all T = {int(ds.steps)} steps under every activation and from "
+            f"every init for the losses {_names(rows)}; under the activations {_names(cols)} it is exactly 0 at every "
+            f"step for every loss on the output a (from the inits {inits}), while the losses on the logits "
+            f"{_names(through)} still get a gradient there.")
 
 
 def _grid_table(ds: xr.Dataset, variable: str, init: str) -> str:
@@ -43,8 +70,7 @@ def report_catalogue(ds: xr.Dataset, folder: Path) -> list[Path]:
     command = f"lossjax run experiments/catalogue/{ds.attrs['name']}.toml"
     text = [f"# {ds.attrs['name']}: every loss × activation on the texts' neuron\n",
             f"Made by `{command}`. {ds.attrs['description']}\n",
-            "Outcome letters in the figure: C converged, S slow, X stalled, D diverged "
-            "(rule in `lossjax.metrics`).\n"]
+            f"Outcome letters in the figure: {LETTER_LEGEND} (rule in `lossjax.core.metrics`).\n"]
     for init in ds.init.values:
         for variable in ("outcome", "zero_grad_steps", "steps_to_target", "output_final"):
             text.append(f"\n## `{variable}`, init {init}\n\n" + _grid_table(ds, variable, str(init)))
@@ -61,8 +87,7 @@ def report_catalogue(ds: xr.Dataset, folder: Path) -> list[Path]:
         outcome = ds.outcome.sel(init=init).transpose("loss", "activation").values
         for i in range(zero.shape[0]):
             for j in range(zero.shape[1]):
-                letter = {0: "C", 1: "S", 2: "X", 3: "D"}[int(outcome[i, j])]
-                ax.text(j, i, letter, ha="center", va="center", fontsize=8)
+                ax.text(j, i, OUTCOME_LETTERS[int(outcome[i, j])], ha="center", va="center", fontsize=8)
         ax.set_xticks(range(ds.sizes["activation"]), [str(a) for a in ds.activation.values], rotation=45, ha="right")
         ax.set_yticks(range(ds.sizes["loss"]), [str(v) for v in ds.loss.values])
         ax.set_title(f"init {init}", fontsize=10)
@@ -70,26 +95,50 @@ def report_catalogue(ds: xr.Dataset, folder: Path) -> list[Path]:
     caption = (
         f"# {ds.attrs['name']}\n\n{ds.attrs['description']}\n\n## zero_grad_steps.png\n\n"
         f"For every loss (rows) and output activation (columns) of the catalogue, trained on the texts' neuron "
-        f"(x = 1, target 0, η = {float(ds.learning_rate):g}, T = {int(ds.steps)}) from each initial (w, b) "
-        "(panels): the colour is the share of the update steps whose gradient is exactly 0 in every "
-        "parameter, the letter the outcome (C converged, S slow, X stalled, D diverged; rule in "
-        "`lossjax.metrics`). Dark rows are objectives with no usable gradient here: 1 − accuracy, 1 − F1, "
-        "1 − IoU (piecewise constant), seed 001's and seed 002's one-sided cross-entropies and the soft "
-        "F1/IoU (all identically flat for a target of 0), softmax over one unit; the step column, and the "
-        "piecewise-constant column from these inits (z = w + b ≥ 1 lies on its flat top), pass no gradient "
-        f"for any loss on outputs. Made by `{command}`.\n\n"
+        f"({ds.attrs['dataset_description']}; η = {float(ds.learning_rate):g}, T = {int(ds.steps)}) from each "
+        "initial (w, b) (panels): the colour is the share of the update steps whose gradient is exactly 0 in every "
+        f"parameter, the letter the outcome ({LETTER_LEGEND}; rule in `lossjax.core.metrics`). "
+        f"{_catalogue_findings(ds)} Made by `{command}`.\n\n"
         "## tables.md\n\nOutcome, zero_grad_steps, steps_to_target and the final output per loss × "
         "activation, one set of tables per initial (w, b).\n"
     )
     made.append(plots.save_text(caption, folder / "README.md"))
     fig.suptitle(
         f"Share of the {int(ds.steps)} steps whose gradient is exactly 0; letter = outcome "
-        f"(C converged, S slow, X stalled, D diverged)\n{ds.attrs['name']}: x=1, y=0, η={float(ds.learning_rate):g}  "
+        f"({LETTER_LEGEND})\n{ds.attrs['name']}: {ds.attrs['dataset_description']}, η={float(ds.learning_rate):g}  "
         f"({command})",
         fontsize=9,
     )
     made.append(plots.save_figure(fig, folder / "zero_grad_steps.png"))
     return made
+
+
+def _estimator_findings(ds: xr.Dataset, accuracy: xr.DataArray, estimators: list[str]) -> str:
+    """Per estimator: the loss × activation cells whose gradient is exactly 0 at every step of every
+    run, their mean final accuracy, and what the other estimators reach in the first one's cells."""
+    cell_dims = [d for d in ("loss", "activation") if d in ds.dims]
+    frozen = (ds.zero_grad_steps == int(ds.steps)).all([d for d in ds.zero_grad_steps.dims if d not in
+                                                         (*cell_dims, "estimator")])
+    cells = [dict(zip(cell_dims, c)) for c in itertools.product(*(ds[d].values for d in cell_dims))]
+
+    def label(c):
+        return "/".join(str(v) for v in c.values())
+
+    def acc_range(cs, est):
+        values = [float(accuracy.sel(**c, estimator=est)) for c in cs]
+        return f"{min(values):.3f}" if f"{min(values):.3f}" == f"{max(values):.3f}" else f"{min(values):.3f}–{max(values):.3f}"
+
+    said = []
+    for est in estimators:
+        mine = [c for c in cells if bool(frozen.sel(**c, estimator=est))]
+        said.append(f"with `{est}` in {len(mine)} of {len(cells)} cells"
+                    + (f" ({', '.join(label(c) for c in mine)}; mean final accuracy {acc_range(mine, est)})" if mine else ""))
+    text = f"Measured: the gradient is exactly 0 at every step of every run {'; '.join(said)}."
+    first = [c for c in cells if bool(frozen.sel(**c, estimator=estimators[0]))]
+    if first:
+        text += (f" In the cells frozen under `{estimators[0]}`, the mean final accuracy is "
+                 + "; ".join(f"{acc_range(first, est)} with `{est}`" for est in estimators) + ".")
+    return text
 
 
 def report_estimators(ds: xr.Dataset, folder: Path) -> list[Path]:
@@ -119,13 +168,12 @@ def report_estimators(ds: xr.Dataset, folder: Path) -> list[Path]:
         f"averaged over {', '.join(reduce) or 'nothing'}.\n\n" + table
     )
     made = [plots.save_text(text, folder / "tables.md")]
+    averaged = [*reduce, *(["activation"] if "activation" in ds.dims else [])]
     made.append(plots.save_text(
         f"# {ds.attrs['name']}\n\n{ds.attrs['description']}\n\n## accuracy.png\n\nFinal training accuracy for "
-        "each loss (groups) and gradient estimator (bars), averaged over seeds, initialisations and output "
-        "activations: accuracy, F1 and IoU used directly as objectives do not move with exact gradients "
-        "(their gradient is exactly 0 at every step) and train with the score-function estimator. "
-        f"Made by `{command}`.\n\n## tables.md\n\nThe same per loss × activation × estimator, with the share "
-        "of steps whose gradient is exactly 0.\n",
+        f"each loss (groups) and gradient estimator (bars), averaged over {', '.join(averaged) or 'nothing'}. "
+        f"{_estimator_findings(ds, accuracy, estimators)} Made by `{command}`.\n\n## tables.md\n\nThe same per "
+        "loss × activation × estimator, with the share of steps whose gradient is exactly 0.\n",
         folder / "README.md",
     ))
 

@@ -1,6 +1,6 @@
-"""Reports of the MLP study (issue 5), registered in :mod:`lossjax.reports`.
+"""Reports of the MLP study, named by the sweep files beside this module (``report = "report.py:<function>"``).
 
-Four experiments, each a sweep file in ``experiments/``:
+Four experiments, each a sweep file in ``experiments/mlp/``:
 
 - ``mlp_depth``: depth × hidden activation × loss on MNIST-1D: per-layer gradient-norm profile
   at init and over training, stall rate and test accuracy per cell;
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from lossjax.core import metrics
 from lossjax.io import figures as plots
 
 
@@ -58,13 +59,6 @@ def bias_label(cell: dict) -> str:
     if std != 0:
         parts.append(f"random N(0, {std ** 2:g})")
     return " + ".join(parts)
-
-
-def stall_share(ds: xr.Dataset, over) -> xr.DataArray:
-    """Share of runs whose outcome is ``stalled`` (code 2), reducing the dimensions ``over``."""
-    from lossjax.core import metrics
-
-    return (ds.outcome == metrics.STALLED).mean(dim=over)
 
 
 def _dims(ds: xr.Dataset, names) -> list[str]:
@@ -159,7 +153,7 @@ def report_depth(ds: xr.Dataset, folder: Path) -> list[Path]:
     losses = ds.loss.values.tolist() if "loss" in ds.dims else []
     for cell in groups:
         a = at_best_lr(acc.sel(**cell), best.sel(**cell) if best is not None else None)
-        st = at_best_lr((ds.outcome == 2).astype(float).sel(**cell), best.sel(**cell) if best is not None else None)
+        st = at_best_lr((ds.outcome == metrics.STALLED).astype(float).sel(**cell), best.sel(**cell) if best is not None else None)
         style = dict(marker="o", label=_label(cell, short=True))
         if cell.get("hidden_activation") in acts:
             style["color"] = f"C{acts.index(cell['hidden_activation'])}"
@@ -175,7 +169,7 @@ def report_depth(ds: xr.Dataset, folder: Path) -> list[Path]:
 
     # Table: one row per (activation, loss, depth).
     rows = []
-    stalled = (ds.outcome == 2).astype(float)
+    stalled = (ds.outcome == metrics.STALLED).astype(float)
     for cell in groups:
         for d in depths:
             c = dict(cell, **({"depth": d} if "depth" in ds.dims else {}))
@@ -342,7 +336,7 @@ def report_phase(ds: xr.Dataset, folder: Path) -> list[Path]:
 
     folder = Path(folder)
     made = []
-    stalled = (ds.outcome == 2).astype(float)
+    stalled = (ds.outcome == metrics.STALLED).astype(float)
     dims, cells = _cells(ds, ["hidden_activation"])
     scales = ds.init_scale.values
     depths = ds.depth.values

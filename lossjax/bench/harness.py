@@ -30,6 +30,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from lossjax.host import cpu_cores
+
 from lossjax.bench.figure import Row, format_table, plot_bench
 from lossjax.bench.mlp_baselines import mlp_numpy, mlp_python_loop, mlp_torch, mlp_torch_vmap
 from lossjax.bench.neuron_baselines import neuron_numpy, neuron_python_loop, neuron_torch, neuron_torch_vmap
@@ -93,13 +95,6 @@ def lossjax_mlp(n_models: int, steps: int, *, impl: str = "flax") -> EngineRun:
 # --------------------------------------------------------------------------------------
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover (macOS, Windows)
-        return os.cpu_count() or 1
-
-
 def _torch_or_none():
     # libgomp's default spin-waiting made 2-thread torch 25× slower than 1 thread on a 2-vCPU
     # VM; passive waiting recovers the 1-thread speed. Read once, when torch is first imported.
@@ -159,7 +154,7 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         return result
 
     rows: list[Row] = []
-    cores = _cores()
+    cores = cpu_cores()
     numpy_threaded = lambda *args, **kwargs: numpy_fn(*args, threads=cores, **kwargs)  # noqa: E731
     reference = baseline("numpy", numpy_threaded, full, n, note=f"float32, blocks of models on {cores} threads")
     rows[-1].max_rel_diff = 0.0
@@ -200,7 +195,7 @@ def machine_info() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
-        "cpu_count": _cores(),
+        "cpu_count": cpu_cores(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "jax": jax.__version__,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lossjax.host import cache_root
 
 from lossjax.core.params import Param
 from lossjax.data.base import Dataset, DatasetInfo, description, one_hot
@@ -35,13 +36,8 @@ MNIST1D_PARAMS = (
 
 
 def cache_dir() -> Path:
-    """Directory for cached generated data: ``$LOSSJAX_CACHE``, else ``$XDG_CACHE_HOME/lossjax``,
-    else ``~/.cache/lossjax``."""
-    if os.environ.get("LOSSJAX_CACHE"):
-        return Path(os.environ["LOSSJAX_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "lossjax"
+    """Directory for cached generated data: :func:`lossjax.host.cache_root`."""
+    return cache_root()
 
 
 def _mnist1d_arrays(seed: int) -> dict[str, np.ndarray]:

@@ -232,3 +232,32 @@ def load(folder: str | os.PathLike) -> xr.Dataset:
     if "lossjax_format" not in ds.attrs:
         raise ResultsError(f"{str(path)!r} is a netCDF file but not lossjax results (no 'lossjax_format' attribute)")
     return ds
+
+
+def summary_frame(ds: xr.Dataset):
+    """The per-run results as a :class:`pandas.DataFrame`: one row per run, one column per result.
+
+    ``ds.to_dataframe()`` repeats every per-run value on each trajectory step and layer; this
+    keeps the per-run variables only (trajectories ``traj_*`` are left out), indexes the rows by
+    the sweep's dimensions, and spreads a per-layer variable over columns ``<name>[<layer>]``.
+    ``outcome`` is given by name.
+    """
+    import pandas as pd
+
+    dims = [d for d in ds.dims if d not in ("step", "layer")]
+    columns = {}
+    for name, var in ds.data_vars.items():
+        if "step" in var.dims:
+            continue
+        if "layer" in var.dims:
+            for i in range(ds.sizes["layer"]):
+                columns[f"{name}[{i}]"] = var.isel(layer=i, drop=True)
+        elif name == "outcome":
+            columns[name] = outcome_labels(var)
+        else:
+            columns[name] = var
+    flat = xr.Dataset(columns)
+    if not dims:
+        return pd.DataFrame({k: [v.values.item()] for k, v in flat.data_vars.items()})
+    frame = flat.to_dataframe()
+    return frame[[c for c in columns if c in frame.columns]]

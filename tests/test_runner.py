@@ -195,7 +195,7 @@ def test_sharded_in_blocks_equals_one_device(one_device):
     cfg = sweep.train_config(sweep.static_combinations()[0], 1, 1)
     per_run = runner.bytes_per_run(cfg, 1)
     with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
-        mp.setattr(runner, "BLOCK_BYTES", 2 * per_run)
+        mp.setattr(runner, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
         assert runner.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
         ds_sharded = runner.run_sweep(SWEEP)
     assert sizes == [16]  # 10 runs padded to 4 devices × 2 blocks × 2 runs

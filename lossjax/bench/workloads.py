@@ -215,7 +215,7 @@ def mlp_problem(n_models: int, spec: MLPSpec = MLP) -> MLPProblem:
     params = models.init_from_scheme(
         config, key, jnp.int32(models.init_scheme_index("lecun")), f32(1.0), f32(0.0), f32(0.0), f32
     )
-    layers = config.architecture.layers(config, params)  # ((kernel, bias), ...)
+    layers = models.layer_params(config, params)  # ((kernel, bias), ...) per layer
     tile = lambda a: np.repeat(np.asarray(a, np.float64)[None], n_models, axis=0)  # noqa: E731
     return MLPProblem(
         x=data.x_train,

@@ -124,8 +124,10 @@ class Quantity(NamedTuple):
 class Evaluation(NamedTuple):
     """The model evaluated once at θ_t on a batch: what every per-step quantity is computed from.
 
-    ``layers`` pairs each layer's activation (the true one, not a straight-through surrogate)
-    with its pre-activations ``z`` of shape (batch, units), hidden layers first, output last.
+    ``layers`` holds, per group of layers (hidden layers first, output last), the activation
+    (the true one, not a straight-through surrogate), the pre-activations ``z`` of shape
+    (batch, units), and whether the group is stacked: then ``z`` has a leading layer axis, and so
+    do the group's entries of ``layer_grads`` (see ``ModelConfig.layer_groups``).
     """
 
     loss: Array
@@ -135,14 +137,30 @@ class Evaluation(NamedTuple):
     loss_input: str  # "logits" or "output": which of the two the loss reads (static)
     grads: Any  # the gradient pytree
     params: Any  # the parameter pytree
-    layer_grads: tuple  # per layer: (weight gradient, bias gradient)
-    layers: tuple  # per layer: (Activation, z)
+    layer_grads: tuple  # per group: (weight gradient, bias gradient, stacked)
+    layers: tuple  # per group: (Activation, z, stacked)
     thresholds: "Thresholds"
     dtype: Any  # the metric dtype: float32 (float64 for float64 runs)
 
 
-def _layer_stat(e: Evaluation, stat: Callable[[Array, Array, Any], Array]) -> Array:
-    return jnp.stack([stat(act, z, e) for act, z in e.layers]).astype(e.dtype)
+def _layer_stat(e: Evaluation, stat: Callable[[Any, Array, Evaluation], Array]) -> Array:
+    """``stat(act, z, e)`` of every layer, as an (L,) array (vmapped over a stacked group)."""
+    parts = []
+    for act, z, stacked in e.layers:
+        if stacked:
+            parts.append(jax.vmap(lambda z_layer, act=act: stat(act, z_layer, e))(z))
+        else:
+            parts.append(stat(act, z, e)[None])
+    return jnp.concatenate(parts).astype(e.dtype)
+
+
+def _layer_grad_norms(e: Evaluation) -> Array:
+    """2-norm of each layer's weight gradient, as an (L,) array."""
+    parts = []
+    for w, _, stacked in e.layer_grads:
+        square = jnp.square(w.astype(e.dtype))
+        parts.append(jnp.sqrt(jnp.sum(square, axis=tuple(range(1, w.ndim)))) if stacked else jnp.sqrt(jnp.sum(square))[None])
+    return jnp.concatenate(parts)
 
 
 def _derivative(act, z):
@@ -207,7 +225,7 @@ OBSERVED: tuple[Quantity, ...] = (
     ),
     Quantity(
         "layer_grad_norm", "per layer: 2-norm of the weights' gradient", "real", True,
-        lambda e: jnp.stack([jnp.sqrt(jnp.sum(jnp.square(w.astype(e.dtype)))) for w, _ in e.layer_grads]),
+        _layer_grad_norms,
     ),
     Quantity("layer_saturated", "per layer: fraction of saturated units", "real", True, lambda e: _layer_stat(e, _saturated)),
     Quantity("layer_dead", "per layer: fraction of dead units", "real", True, lambda e: _layer_stat(e, _dead)),

@@ -20,6 +20,7 @@ the equivalence tests, again as a plain function of the same pytree (``impl="pyt
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Literal, NamedTuple
@@ -31,7 +32,7 @@ import jax.numpy as jnp
 Array = jax.Array
 Params = dict
 
-MODEL_IMPLS = ("flax", "pytree")
+MODEL_IMPLS = ("scan", "flax", "pytree")
 MODEL_KINDS = ("neuron", "mlp")  # the keys of ARCHITECTURES
 
 
@@ -48,7 +49,10 @@ class ModelConfig:
       width: units per hidden layer.
       hidden_activation: registry name of the hidden layers' activation.
       activation: registry name of the output activation.
-      impl: ``"flax"`` (``flax.linen`` module) or ``"pytree"`` (plain function); MLP only.
+      impl: how an MLP is written: ``"scan"`` (default: hidden layers 2..depth stacked and run
+        by ``lax.scan``, so the compiled program does not grow with depth), ``"flax"``
+        (``flax.linen`` module, one layer after another) or ``"pytree"`` (the same as a plain
+        function). All three give the same numbers (tested).
     """
 
     kind: Literal["neuron", "mlp"] = "neuron"
@@ -58,7 +62,7 @@ class ModelConfig:
     width: int = 0
     hidden_activation: str = "identity"
     activation: str = "sigmoid"
-    impl: Literal["flax", "pytree"] = "flax"
+    impl: Literal["scan", "flax", "pytree"] = "scan"
 
     def __post_init__(self):
         if self.kind not in ARCHITECTURES:
@@ -88,6 +92,15 @@ class ModelConfig:
     @property
     def layer_names(self) -> tuple[str, ...]:
         return self.architecture.layer_names(self)
+
+    @property
+    def layer_groups(self) -> tuple[tuple[int, bool], ...]:
+        """How the layers are stored, in order: ``(count, stacked)`` per group of layers.
+
+        A stacked group holds ``count`` identical layers along a leading axis (its
+        pre-activations and parameters carry that axis); an unstacked one is a single layer.
+        """
+        return self.architecture.layer_groups(self)
 
 
 # --------------------------------------------------------------------------------------
@@ -143,6 +156,34 @@ def mlp_apply_pytree(
     return z, tuple(pre_activations)
 
 
+def mlp_apply_scan(
+    params: Params, x: Array, hidden_activation: Callable[[Array], Array]
+) -> tuple[Array, tuple[Array, ...]]:
+    """The same MLP with hidden layers 2..depth stacked (``params["params"]["hidden"]``, kernels
+    (depth − 1, width, width)) and run by one ``lax.scan``: the program's size does not grow with
+    depth. Pre-activations come as groups (see :attr:`ModelConfig.layer_groups`): the first
+    hidden layer (n, width), the stacked ones (depth − 1, n, width), the output (n, K)."""
+    layers = params["params"]
+    pre_activations = []
+    h = x
+    if "hidden_0" in layers:
+        z = h @ layers["hidden_0"]["kernel"] + layers["hidden_0"]["bias"][None, :]
+        pre_activations.append(z)
+        h = hidden_activation(z)
+    if "hidden" in layers:
+
+        def layer(h, kernel_bias):
+            kernel, bias = kernel_bias
+            z = h @ kernel + bias[None, :]
+            return hidden_activation(z), z
+
+        h, zs = jax.lax.scan(layer, h, (layers["hidden"]["kernel"], layers["hidden"]["bias"]))
+        pre_activations.append(zs)
+    z = h @ layers["output"]["kernel"] + layers["output"]["bias"][None, :]
+    pre_activations.append(z)
+    return z, tuple(pre_activations)
+
+
 def make_apply(
     config: ModelConfig, hidden_activation: Callable[[Array], Array]
 ) -> Callable[[Params, Array], tuple[Array, tuple[Array, ...]]]:
@@ -170,8 +211,11 @@ class Architecture:
         raise NotImplementedError
 
     def layers(self, config: ModelConfig, params: Params) -> tuple[tuple[Array, Array], ...]:
-        """(weights, bias) of each layer, in the order of ``config.layer_sizes``."""
+        """(weights, bias) of each group of layers (see :attr:`ModelConfig.layer_groups`)."""
         raise NotImplementedError
+
+    def layer_groups(self, config: ModelConfig) -> tuple[tuple[int, bool], ...]:
+        return ((1, False),) * config.n_layers
 
 
 class Neuron(Architecture):
@@ -204,15 +248,31 @@ class Perceptron(Architecture):
         return tuple(f"hidden_{i}" for i in range(config.depth)) + ("output",)
 
     def make_apply(self, config, hidden_activation):
+        if config.impl == "scan":
+            return lambda params, x: mlp_apply_scan(params, x, hidden_activation)
         if config.impl == "pytree":
             return lambda params, x: mlp_apply_pytree(params, x, hidden_activation)
         return MLP(config.depth, config.width, config.n_outputs, hidden_activation).apply
 
+    def layer_groups(self, config):
+        if config.impl != "scan" or config.depth < 2:
+            return ((1, False),) * config.n_layers
+        return ((1, False), (config.depth - 1, True), (1, False))
+
     def pack(self, config, layers):
+        if config.impl == "scan" and config.depth >= 2:
+            first, (kernels, biases), output = layers
+            groups = {"hidden_0": first, "hidden": (kernels, biases), "output": output}
+            return {"params": {n: {"kernel": k, "bias": b} for n, (k, b) in groups.items()}}
         return {"params": {n: {"kernel": k, "bias": b} for n, (k, b) in zip(config.layer_names, layers)}}
 
     def layers(self, config, params):
-        return tuple((params["params"][n]["kernel"], params["params"][n]["bias"]) for n in config.layer_names)
+        layers = params["params"]
+        if config.impl == "scan" and config.depth >= 2:
+            names = ("hidden_0", "hidden", "output")
+        else:
+            names = config.layer_names
+        return tuple((layers[n]["kernel"], layers[n]["bias"]) for n in names)
 
 
 #: The kinds of model, by the name a sweep file uses (``[model] kind``).
@@ -283,7 +343,8 @@ def _draw(key: Array, shape, fan_in: int, fan_out: int, scheme: Array, scale: Ar
     normal = jax.random.normal(k_normal, shape, jnp.float32)
     uniform = jax.random.uniform(k_uniform, shape, jnp.float32, -math.sqrt(3.0), math.sqrt(3.0))
     unit = jnp.where(uniform_table[scheme], uniform, normal)
-    return (unit * std_table[scheme] * scale).astype(dtype)
+    scale = jnp.asarray(scale)
+    return ((unit * std_table[scheme]).astype(scale.dtype) * scale).astype(dtype)
 
 
 def init_from_scheme(
@@ -302,12 +363,21 @@ def init_from_scheme(
     """
     fan_outs = config.layer_sizes
     keys = jax.random.split(key, 2 * len(fan_outs))
-    layers = []
-    for i, (fan_in, fan_out) in enumerate(zip(config.fan_ins, fan_outs)):
-        kernel = _draw(keys[2 * i], (fan_in, fan_out), fan_in, fan_out, scheme, scale, dtype)
-        noise = jax.random.normal(keys[2 * i + 1], (fan_out,), jnp.float32)
-        b = (bias + bias_std * noise).astype(dtype)
-        layers.append((kernel, b))
+
+    def draw_layer(kernel_key, bias_key, fan_in, fan_out):
+        kernel = _draw(kernel_key, (fan_in, fan_out), fan_in, fan_out, scheme, scale, dtype)
+        noise = jax.random.normal(bias_key, (fan_out,), jnp.float32).astype(jnp.asarray(bias_std).dtype)
+        return kernel, (bias + bias_std * noise).astype(dtype)
+
+    layers, i = [], 0
+    for count, stacked in config.layer_groups:
+        fan_in, fan_out = config.fan_ins[i], fan_outs[i]
+        if stacked:  # layer j draws from keys 2j and 2j+1, as if drawn one by one
+            draw = functools.partial(draw_layer, fan_in=fan_in, fan_out=fan_out)
+            layers.append(jax.vmap(draw)(keys[2 * i : 2 * (i + count) : 2], keys[2 * i + 1 : 2 * (i + count) : 2]))
+        else:
+            layers.append(draw_layer(keys[2 * i], keys[2 * i + 1], fan_in, fan_out))
+        i += count
     return config.architecture.pack(config, layers)
 
 
@@ -318,6 +388,14 @@ def init_explicit(config: ModelConfig, w: Array, b: Array, dtype) -> Params:
     return {"w": jnp.full((config.n_inputs,), w, dtype=dtype), "b": jnp.asarray(b, dtype=dtype)}
 
 
+def layer_params(config: ModelConfig, params: Params) -> tuple[tuple[Array, Array], ...]:
+    """(weights, bias) of each layer, in the order of ``config.layer_sizes`` (stacked groups split)."""
+    layers = []
+    for (kernel, bias), (_, stacked) in zip(config.architecture.layers(config, params), config.layer_groups):
+        layers.extend(zip(kernel, bias) if stacked else [(kernel, bias)])
+    return tuple(layers)
+
+
 def layer_kernels(config: ModelConfig, params: Params) -> tuple[Array, ...]:
     """The weight array of each layer, in the order of ``config.layer_sizes``."""
-    return tuple(w for w, _ in config.architecture.layers(config, params))
+    return tuple(kernel for kernel, _ in layer_params(config, params))

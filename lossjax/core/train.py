@@ -144,7 +144,7 @@ class Model(NamedTuple):
     loss: losses_lib.Loss
     apply: Callable  # (params, x) -> (logits, pre-activations)
     output: activations_lib.Activation  # output activation the passes use (may be straight-through)
-    true_activations: tuple  # per layer: the true activation, for the metrics
+    true_activations: tuple  # per group of layers: the true activation, for the metrics
 
     @classmethod
     def build(cls, config: TrainConfig) -> "Model":
@@ -154,7 +154,8 @@ class Model(NamedTuple):
         hidden = activations_lib.get_activation(mc.hidden_activation)
         output = activations_lib.get_activation(mc.activation)
         apply = models.make_apply(mc, estimator.activation(hidden).fn)
-        return cls(config, loss, apply, estimator.activation(output), (hidden,) * (mc.n_layers - 1) + (output,))
+        groups = len(mc.layer_groups)
+        return cls(config, loss, apply, estimator.activation(output), (hidden,) * (groups - 1) + (output,))
 
     def forward(self, params, x):
         """(logits, pre-activations of every layer, outputs)."""
@@ -171,7 +172,7 @@ class Model(NamedTuple):
 
     def evaluate(self, params, x, y, key) -> tuple[Observation, object]:
         """The observation at ``params`` on the batch ``(x, y)`` and the gradient the optimiser gets."""
-        config = self.config
+        config, mc = self.config, self.config.model
         (value, (logits, pre_activations, outputs)), exact = jax.value_and_grad(self.objective, has_aux=True)(
             params, x, y
         )
@@ -191,8 +192,14 @@ class Model(NamedTuple):
             loss_input=self.loss.input,
             grads=grads,
             params=params,
-            layer_grads=config.model.architecture.layers(config.model, grads),
-            layers=tuple(zip(self.true_activations, pre_activations)),
+            layer_grads=tuple(
+                (w, b, stacked)
+                for (w, b), (_, stacked) in zip(mc.architecture.layers(mc, grads), mc.layer_groups)
+            ),
+            layers=tuple(
+                (act, z, stacked)
+                for act, z, (_, stacked) in zip(self.true_activations, pre_activations, mc.layer_groups)
+            ),
             thresholds=config.thresholds,
             dtype=config.metric_dtype,
         )

@@ -180,7 +180,7 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
         Key(Param("width", int, "MLP units per hidden layer", 16, minimum=1, below=_BIG), "static", only="mlp"),
         _spec("hidden_activation", "MLP hidden activation", "tanh", activations.ACTIVATIONS,
               activations.get_activation, only="mlp"),
-        _choices("impl", "how the MLP is written: flax modules or a plain pytree", "flax", models.MODEL_IMPLS),
+        _choices("impl", "how the MLP is written: auto (lax.scan over the hidden layers from depth 4, unrolled below), scan, flax or pytree", "auto", models.MODEL_IMPLS),
     ]),
     ("data", [
         _choices("dataset", "the dataset (see `lossjax list`)", "single", datasets_lib.DATASETS),

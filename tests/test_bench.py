@@ -220,9 +220,11 @@ def test_main_quick_writes_json_and_figure(tmp_path, monkeypatch, capsys):
     assert doc["quick"] is True
     assert {"cpu_count", "numpy", "jax", "jax_backend", "torch"} <= set(doc["machine"])
     rows = {(r["workload"], r["implementation"]): r for r in doc["rows"]}
-    expected = {"numpy", "torch", "torch.func.vmap", "python loop"}
+    expected = {"numpy", "torch", "torch.func.vmap", "python loop", "jax jit(vmap(scan)), no metrics"}
     assert {i for w, i in rows if w == "neuron"} == expected | {"lossjax"}
-    assert {i for w, i in rows if w == "mlp"} == expected | {"lossjax (flax)", "lossjax (pytree)"}
+    assert {i for w, i in rows if w == "mlp"} == expected | {"lossjax (auto)", "lossjax (scan)", "lossjax (flax)"}
+    assert doc["sgemm_gflops"]["numpy"] > 0 and doc["sgemm_gflops"]["jax"] > 0
+    assert all(r["peak_share"] > 0 for (w, _), r in rows.items() if w == "mlp" and r["seconds"])
     for (workload, impl), r in rows.items():
         if r["seconds"] is None:  # torch missing
             assert impl.startswith("torch") and "not installed" in r["note"]
@@ -245,7 +247,7 @@ def test_run_bench_without_torch_skips_its_rows(monkeypatch):
     monkeypatch.setattr(harness, "_torch_or_none", lambda: None)
     doc = bench.run_bench(quick=True, workloads=("neuron",), verbose=False)
     rows = {r["implementation"]: r for r in doc["rows"]}
-    assert set(rows) == {"numpy", "lossjax", "torch", "torch.func.vmap", "python loop"}
+    assert set(rows) == {"numpy", "lossjax", "jax jit(vmap(scan)), no metrics", "torch", "torch.func.vmap", "python loop"}
     for impl in ("torch", "torch.func.vmap"):
         assert rows[impl]["seconds"] is None and rows[impl]["speedup"] is None
         assert "not installed" in rows[impl]["note"]

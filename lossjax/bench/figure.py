@@ -24,6 +24,7 @@ class Row:
     note: str = ""
     max_rel_diff: float | None = None  # max |Δ loss_final| / loss_final against numpy, same models
     speedup: float | None = None  # lossjax model-steps/s ÷ this row's
+    peak_share: float | None = None  # MLP rows: GFLOP/s as a share of the machine's sgemm peak
 
     @property
     def model_steps_per_s(self) -> float | None:
@@ -36,7 +37,7 @@ def format_table(rows: Sequence[Row]) -> str:
     """The rows as a fixed-width text table."""
     header = (
         "workload", "implementation", "models", "steps", "seconds", "compile s", "model-steps/s",
-        "lossjax ×", "max rel Δloss", "note",
+        "lossjax ×", "max rel Δloss", "% sgemm", "note",
     )  # fmt: skip
     lines = []
     for r in rows:
@@ -48,12 +49,13 @@ def format_table(rows: Sequence[Row]) -> str:
             "-" if rate is None else f"{rate:.3g}",
             "-" if r.speedup is None else f"{r.speedup:.3g}",
             "" if r.max_rel_diff is None else f"{r.max_rel_diff:.1e}",
+            "" if r.peak_share is None else f"{100 * r.peak_share:.1f}",
             r.note,
         ))  # fmt: skip
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
 
     def fmt(cells):  # text columns left-aligned, numbers right-aligned
-        return "  ".join(c.ljust(w) if i in (0, 1, 9) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(c.ljust(w) if i in (0, 1, 10) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)]).rstrip()
 
 

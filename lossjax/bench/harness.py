@@ -32,11 +32,13 @@ import numpy as np
 
 from lossjax.host import cpu_cores
 
+from lossjax.bench.jax_baselines import mlp_bare_jax, neuron_bare_jax, sgemm_gflops
 from lossjax.bench.figure import Row, format_table, plot_bench
 from lossjax.bench.mlp_baselines import mlp_numpy, mlp_python_loop, mlp_torch, mlp_torch_vmap
 from lossjax.bench.neuron_baselines import neuron_numpy, neuron_python_loop, neuron_torch, neuron_torch_vmap
 from lossjax.bench.workloads import (
     FULL,
+    MLP,
     MLP_METRICS,
     NEURON_METRICS,
     QUICK,
@@ -85,7 +87,7 @@ def lossjax_neuron(n_models: int, steps: int) -> EngineRun:
     return _run_engine(neuron_sweep(n_models, steps), NEURON_METRICS, ("w0", "b0"))
 
 
-def lossjax_mlp(n_models: int, steps: int, *, impl: str = "flax") -> EngineRun:
+def lossjax_mlp(n_models: int, steps: int, *, impl: str = "auto") -> EngineRun:
     """The MLP workload through :func:`lossjax.run_sweep` (``impl``: ``"flax"`` or ``"pytree"``)."""
     return _run_engine(mlp_sweep(n_models, steps, impl=impl), MLP_METRICS, ("learning_rate",))
 
@@ -137,6 +139,7 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         warm = (16, {"init": neuron_grid(16)})
         numpy_fn, torch_fn, vmap_fn, loop_fn = neuron_numpy, neuron_torch, neuron_torch_vmap, neuron_python_loop
         engines = [("lossjax", lambda: lossjax_neuron(n, steps))]
+        bare = lambda: neuron_bare_jax(n, steps, init=(w0, b0))  # noqa: E731
     else:
         problem = mlp_problem(n)
         loop_index = np.unique(np.linspace(0, n - 1, min(n_loop, n)).round().astype(int))  # spans the learning rates
@@ -144,7 +147,8 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         loop = {"problem": problem.subset(loop_index)}
         warm = (2, {"problem": problem.subset(slice(0, 2))})
         numpy_fn, torch_fn, vmap_fn, loop_fn = mlp_numpy, mlp_torch, mlp_torch_vmap, mlp_python_loop
-        engines = [(f"lossjax ({impl})", lambda impl=impl: lossjax_mlp(n, steps, impl=impl)) for impl in ("flax", "pytree")]
+        engines = [(f"lossjax ({impl})", lambda impl=impl: lossjax_mlp(n, steps, impl=impl)) for impl in MLP_IMPLS]
+        bare = lambda: mlp_bare_jax(n, steps, problem=problem)  # noqa: E731
 
     def baseline(label, fn, kwargs, models, note=""):
         progress(f"{workload}: {label}")
@@ -164,6 +168,11 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         rows.append(Row(workload, label, n, steps, run.run_time_s, run.compile_time_s,
                         note=f"float32 on {run.devices} XLA device(s); run_sweep wall {run.wall_time_s:.2f} s",
                         max_rel_diff=_max_rel_diff(run.result, reference)))  # fmt: skip
+    progress(f"{workload}: bare jax")
+    result, compile_s, run_s = bare()
+    rows.append(Row(workload, "jax jit(vmap(scan)), no metrics", n, steps, run_s, compile_s,
+                    note="the same maths, blocked and sharded like lossjax; only the final loss",
+                    max_rel_diff=_max_rel_diff(result, reference)))  # fmt: skip
     torch = _torch_or_none()
     if torch is None:
         for label in ("torch", "torch.func.vmap"):
@@ -207,6 +216,29 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+#: How the MLP is written, for the lossjax MLP rows (the first is the default, the reference row).
+MLP_IMPLS = ("auto", "scan", "flax")
+#: Depths whose compile time the ``compile`` workload measures.
+COMPILE_DEPTHS = (1, 2, 5, 10, 20)
+
+
+def compile_seconds(depths: Sequence[int] = COMPILE_DEPTHS, impls: Sequence[str] = ("scan", "pytree")) -> dict:
+    """Seconds to compile the engine's program for the MLP workload at each depth and impl.
+
+    Each program is a sweep of 2 learning rates × 1 step (compile time does not depend on either).
+    """
+    from lossjax import run_sweep
+
+    out: dict[str, dict[int, float]] = {}
+    for impl in impls:
+        out[impl] = {}
+        for depth in depths:
+            sweep = mlp_sweep(2, 1, impl=impl)
+            sweep["model"]["depth"] = [depth]
+            out[impl][depth] = float(run_sweep(sweep).attrs["compile_time_s"])
+    return out
+
+
 def run_bench(
     quick: bool = False,
     json_path: str | None = None,
@@ -243,6 +275,15 @@ def run_bench(
         rows += _bench_workload(workload, n, steps, n_loop, progress=lambda s: say(f"timing {s} ..."))
     table = format_table(rows)
     say(table)
+    say("timing compile and sgemm ...")
+    compiles = compile_seconds() if "mlp" in workloads and not quick else {}
+    for impl, by_depth in compiles.items():
+        say(f"compile, MLP {impl}: " + ", ".join(f"depth {d}: {s:.2f} s" for d, s in by_depth.items()))
+    peak = sgemm_gflops(512 if quick else 2048)
+    say(f"float32 matrix-product peak (2048² sgemm): numpy {peak['numpy']:.0f} GFLOP/s, jax {peak['jax']:.0f} GFLOP/s")
+    for r in rows:
+        if r.workload == "mlp" and r.model_steps_per_s:
+            r.peak_share = r.model_steps_per_s * MLP.flops_per_model_step() / 1e9 / max(peak.values())
     from lossjax.io.results import peak_rss_mb
 
     say(f"peak resident memory of this process (all rows): {peak_rss_mb():.0f} MiB")
@@ -251,6 +292,8 @@ def run_bench(
         "quick": quick,
         "sizes": {w: dict(zip(("models", "steps", "loop_models"), sizes[w])) for w in workloads},
         "rows": [{**dataclasses.asdict(r), "model_steps_per_s": r.model_steps_per_s} for r in rows],
+        "compile_seconds": compiles,
+        "sgemm_gflops": peak,
     }
     if json_path:
         with open(json_path, "w") as f:

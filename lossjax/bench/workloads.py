@@ -156,6 +156,12 @@ class MLPSpec:
     lr_low: float = 1e-2
     lr_high: float = 1.0
 
+    def flops_per_model_step(self, n_inputs: int = 2) -> float:
+        """Floating-point operations of one training step of one model: the matrix products only
+        (forward 2·n·fan_in·fan_out per layer, backward twice that)."""
+        fans = [(n_inputs, self.width)] + [(self.width, self.width)] * (self.depth - 1) + [(self.width, 1)]
+        return 6.0 * self.n_train * sum(i * o for i, o in fans)
+
     def learning_rates(self, n_models: int) -> np.ndarray:
         """Learning rates log-spaced over [lr_low, lr_high], one per model."""
         return np.geomspace(self.lr_low, self.lr_high, n_models)
@@ -226,7 +232,7 @@ def mlp_problem(n_models: int, spec: MLPSpec = MLP) -> MLPProblem:
     )
 
 
-def mlp_sweep(n_models: int, steps: int, *, impl: str = "flax", spec: MLPSpec = MLP) -> dict:
+def mlp_sweep(n_models: int, steps: int, *, impl: str = "auto", spec: MLPSpec = MLP) -> dict:
     """The MLP workload as a sweep dict: ``n_models`` learning rates, one shared init seed."""
     return {
         "name": "bench-mlp",

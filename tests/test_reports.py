@@ -408,6 +408,7 @@ def test_report_phase(tmp_path):
         scale = ds.init_scale.values[np.argmin(np.abs(ds.init_scale.values - float(row["init scale"])))]
         r = ds.sel(**c, init_scale=scale)
         assert row["stall share"] == g4(np.mean(r.outcome.values == STALLED))
+        assert row["diverged share"] == g4(np.mean(r.outcome.values == DIVERGED))
         assert row["train acc"] == g4(r.accuracy_final.values.mean())
         assert row["test acc"] == g4(r.test_accuracy.values.mean())
         assert row["saturated init"] == g4(r.saturated_init.values.mean())

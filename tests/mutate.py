@@ -4,6 +4,7 @@
     python tests/mutate.py --per-module 0       # only the listed mutants (the ones the tests exist for)
     python tests/mutate.py --all --module metrics   # every generated mutant of one module
     python tests/mutate.py --list               # print the mutants, run nothing
+    python tests/mutate.py --module train --per-module 0 -k born_dead   # quick: listed mutants, a few tests
 
 A mutant is the source of one module of ``lossjax/core`` with one token changed: a comparison
 flipped (``<`` ↔ ``<=``, ``>`` ↔ ``>=``, ``==`` ↔ ``!=``), ``+`` ↔ ``-``, an integer constant
@@ -128,7 +129,7 @@ def listed(module: str) -> list[tuple[int, str, str, str]]:
     return out
 
 
-def run_mutant(module: str, mutant, timeout: float) -> tuple[str, float]:
+def run_mutant(module: str, mutant, timeout: float, select: str = "") -> tuple[str, float]:
     row, old, new, _ = mutant
     rel = Path("lossjax/io/results.py") if row < 0 else module_path(module)
     row = abs(row)
@@ -146,6 +147,8 @@ def run_mutant(module: str, mutant, timeout: float) -> tuple[str, float]:
         target.write_text("".join(lines))
         env = dict(os.environ, PYTHONPATH=str(tmp), PYTHONDONTWRITEBYTECODE="1")
         cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:xdist", "-p", "no:cacheprovider", *TESTS[module]]
+        if select:
+            cmd += ["-k", select]
         start = time.monotonic()
         try:
             proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
@@ -165,6 +168,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--timeout", type=float, default=240, help="seconds per mutant (default 240)")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("-k", dest="select", default="", help="only the tests pytest -k selects (a quick check)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     plan = []
@@ -180,7 +184,7 @@ def main(argv=None) -> int:
         return 0
     results = []
     for module, mutant in plan:
-        status, seconds = run_mutant(module, mutant, args.timeout)
+        status, seconds = run_mutant(module, mutant, args.timeout, args.select)
         results.append((module, mutant, status))
         row, old, new, why = mutant
         print(f"[{status:>14}] {module}:{abs(row)} {why} ({seconds:.0f} s)\n    {new.strip()}", flush=True)

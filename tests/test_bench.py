@@ -118,6 +118,7 @@ def test_neuron_blocks_and_threads_do_not_change_results(neuron32):
         np.testing.assert_array_equal(blocked[k], neuron32[k], err_msg=k)
 
 
+@pytest.mark.optional
 @pytest.mark.parametrize("impl", ["torch", "torch_vmap"])
 def test_neuron_torch_matches(impl, torch, neuron32, neuron64):
     fn = getattr(bench, f"neuron_{impl}")
@@ -188,6 +189,7 @@ def test_mlp_python_loop_and_threads_match_numpy(mlp_problem, mlp32):
     assert_mlp_agree(threaded, mlp32, rtol=1e-6)
 
 
+@pytest.mark.optional
 @pytest.mark.parametrize("impl", ["torch", "torch_vmap"])
 def test_mlp_torch_matches(impl, torch, mlp_problem, mlp32):
     fn = getattr(bench, f"mlp_{impl}")

@@ -361,12 +361,13 @@ def report_phase(ds: xr.Dataset, folder: Path) -> list[Path]:
             for s in scales:
                 c = dict(cell, depth=d, init_scale=s)
                 rows.append([*[cell[x] for x in dims], int(d), float(s), float(stalled.sel(**c).mean()),
+                             float((ds.outcome == metrics.DIVERGED).sel(**c).mean()),
                              float(ds.accuracy_final.sel(**c).mean()), float(ds.test_accuracy.sel(**c).mean()),
                              float(ds.saturated_init.sel(**c).mean()), float(ds.dead_init.sel(**c).mean()),
                              float(ds.born_dead.sel(**c).astype(float).mean()),
                              float(hidden_layers(ds.layer_grad_norm_init.sel(**c), 1).mean())])
     made.append(plots.save_figure(fig, folder / "mlp_phase_stall_map.png"))
-    header = [*dims, "depth", "init scale", "stall share", "train acc", "test acc", "saturated init",
+    header = [*dims, "depth", "init scale", "stall share", "diverged share", "train acc", "test acc", "saturated init",
               "dead init", "born dead", "‖g‖ first layer at init"]
     made.append(plots.save_text("# mlp_phase: per cell (seed means)\n\n" + plots.markdown_table(header, rows),
                                 folder / "mlp_phase_table.md"))

@@ -136,8 +136,8 @@ def score_function_gradient(
         n_outputs = logits.shape[-1]
         if n_outputs == 1:
             u = jax.random.uniform(key, (samples,) + logits.shape, metric_dtype)
-            drawn = (u < jax.nn.sigmoid(jax.lax.stop_gradient(logits))).astype(metric_dtype)
-            logp = drawn * jax.nn.log_sigmoid(logits) + (1 - drawn) * jax.nn.log_sigmoid(-logits)
+            drawn = (u < jax.nn.sigmoid(jax.lax.stop_gradient(logits))[None]).astype(metric_dtype)
+            logp = drawn * jax.nn.log_sigmoid(logits)[None] + (1 - drawn) * jax.nn.log_sigmoid(-logits)[None]
         else:
             classes = jax.random.categorical(key, jax.lax.stop_gradient(logits), shape=(samples, logits.shape[0]))
             drawn = jax.nn.one_hot(classes, n_outputs, dtype=metric_dtype)

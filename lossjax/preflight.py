@@ -132,3 +132,47 @@ def check_fit(name: str, *, call_bytes: int, chunk_bytes: int, kept_bytes: int, 
         if disk_bytes > free:
             raise SweepError(f"{name}: results need up to {gib(disk_bytes)} on disk ({n_chunks:,} chunks of "
                              f"{gib(chunk_bytes)}), {disk_bytes / free:.1f}x the {gib(free)} free under {str(folder)!r}")
+
+
+def check_report(sweep: Sweep, layout) -> None:
+    """Runs the sweep's report on stand-in results of the sweep's shape (plausible constant values)
+    in a scratch folder: a report that reads dimensions or variables this sweep lacks (an MLP
+    report on a neuron sweep) is refused now rather than after training. Skipped for results
+    above :data:`REPORT_CHECK_BYTES`."""
+    if not sweep.report or layout.bytes_per_run() * layout.n_runs * layout.n_programs > REPORT_CHECK_BYTES:
+        return
+    import contextlib
+    import io
+
+    import numpy as np
+
+    from lossjax import reports
+    from lossjax.io import store
+
+    values = {"real": 0.5, "count": 1, "step": 1, "flag": 0, "outcome": 0}
+    kinds = {name: ("real" if np.dtype(dt).kind == "f" else "count") for name, (_, dt, _, _) in layout.variables().items()}
+    kinds["outcome"], kinds["born_dead"] = "outcome", "flag"
+    piece = {name: np.full(layout.shape(dims), values[kinds[name]], dt)
+             for name, (dims, dt, _, _) in layout.variables().items()}
+    ds = store.labelled(piece, layout, {"name": sweep.name, "report": sweep.report, "sweep": sweep.source})
+    report = reports.load(sweep.report)
+    with tempfile.TemporaryDirectory(prefix="lossjax-report-check-") as scratch:
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                report(ds, Path(scratch))
+        except (KeyError, AttributeError, IndexError) as e:
+            raise SweepError(f"{sweep.name}: report {sweep.report!r} does not fit this sweep (on results of its shape "
+                             f"it fails: {type(e).__name__}: {str(e)[:160]}); change `report` in the sweep file") from None
+        except Exception:  # noqa: BLE001 (values, not shapes: the real results decide)
+            pass
+        finally:
+            try:
+                import matplotlib.pyplot as plt
+
+                plt.close("all")
+            except ImportError:  # pragma: no cover
+                pass
+
+
+#: Largest results a report is tried on before training (stand-in values, in memory).
+REPORT_CHECK_BYTES = 64 << 20

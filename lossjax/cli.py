@@ -197,12 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run" and args.processes < 1:
         parser.error(f"--processes must be >= 1, got {args.processes}")
     from lossjax.io.results import ResultsError
+    from lossjax.io.store import StoreError
     from lossjax.config import SweepError
     from lossjax.reports import ReportError
 
     try:
         return args.func(args)
-    except (SweepError, ResultsError, ReportError) as e:
+    except (SweepError, ResultsError, StoreError, ReportError) as e:
         print(f"lossjax: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

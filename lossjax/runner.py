@@ -1,15 +1,16 @@
-"""Runs a sweep: one compiled program per static combination, the grid in chunks, sharded.
+"""Runs a sweep: one compiled program per static combination, every run in a block of fixed size.
 
-For each combination of static axis values the training function of :mod:`lossjax.train` is
-compiled once, over a chunk of runs, and every chunk of the batched grid goes through that one
-executable (the last chunk is padded to the same size, so it does not recompile). Inside the
-executable, each device takes its shard of the chunk (``shard_map`` over a ``grid`` mesh axis
-when several devices are visible) and trains it in blocks: ``lax.map(train, runs,
-batch_size=block)``, which is ``vmap(train)`` over ``block`` runs at a time. Blocks are sized so
-that one block's training state stays in the CPU cache across the steps of the scan (about
-:data:`BLOCK_BYTES`); on 10^6 single neurons this is 2.8x faster than one vmap over the whole
-chunk, whose state streams through memory at every step. Results come back to the host per chunk and are assembled into a labelled
-:class:`xarray.Dataset` by :mod:`lossjax.results`.
+For each combination of static axis values the training function of :mod:`lossjax.core.train`
+is compiled once, for one call of ``devices × block`` runs: each device (``shard_map`` over a
+``grid`` mesh axis when several are used) trains one vmapped block. The block size depends on
+the program only (:func:`fixed_block`: one block's training state stays in the CPU cache,
+about :data:`BLOCK_BYTES`), never on the grid, so a run's numbers do not depend on what else is
+trained. The grid is cut into chunks (the unit results are kept, saved and resumed in, sized
+from the memory budget by :func:`choose_chunk`); a chunk goes through the executable in calls,
+padded with copies of its last run. With a results folder each finished chunk is written to the
+store of :mod:`lossjax.io.store` and a rerun skips the chunks already there; several processes
+(:mod:`lossjax.distributed`) share the chunks. Between calls Ctrl-C is honoured and the progress
+bar moves.
 """
 
 from __future__ import annotations

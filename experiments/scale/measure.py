@@ -6,7 +6,7 @@ Run from the repository root:
 
 Each sweep runs in a fresh ``lossjax run`` process; its peak resident memory is the process's
 own (``peak_rss_mb`` in the folder's ``provenance.json``). The resume measurement runs the
-sweep whole, then again from scratch (``--restart``), stopped with Ctrl-C (SIGINT) once half of
+sweep whole, then again from scratch (an empty folder), stopped with Ctrl-C (SIGINT) once half of
 its chunks are on disk, and resumed: time lost = (time to the interrupt + time of the resumed
 run) - time of the whole run (a second start-up, compile and the unfinished chunk's work).
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,7 +62,8 @@ def main() -> None:
         spec, out = HERE / f"scale_{args.resume}.toml", Path(args.out) / f"{args.resume}-resume"
         whole = finish(*run(spec, out, "--restart"))
         total = done_chunks(out)
-        start, proc = run(spec, out, "--restart")
+        shutil.rmtree(out)  # from scratch, so that the markers counted below are this run's
+        start, proc = run(spec, out)
         while done_chunks(out) < total // 2 and proc.poll() is None:
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)

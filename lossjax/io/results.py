@@ -11,10 +11,13 @@ and layer ``depth`` is the output layer (NaN beyond it for shallower networks). 
 θ_T. ``outcome`` holds codes with CF ``flag_values``/``flag_meanings`` attributes;
 :func:`outcome_labels` turns them into names.
 
-A results folder holds ``results.nc`` (netCDF-4 via h5netcdf: self-describing, no pickle),
-``sweep.toml`` (the sweep as written) and whatever a report adds (figures, tables). Every file
-is written to a temporary name in the same folder and moved into place with
-:func:`os.replace`, so an interruption leaves the previous file or none, never a truncated one.
+A results folder holds ``results.zarr`` (the store, written chunk by chunk: see
+:mod:`lossjax.io.store`), ``progress/`` (its done chunks), ``provenance.json`` (timings and
+machine facts), ``sweep.toml`` (the sweep as written), ``results.nc`` (netCDF-4 via h5netcdf,
+one self-describing file: written at the end for small results, by :func:`save` or ``lossjax
+export`` for any) and whatever a report adds. Every file is written to a temporary name in the
+same folder and moved into place with :func:`os.replace`, so an interruption leaves the
+previous file or none, never a truncated one. :func:`load` reads the store if there is one.
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def check_fit(name: str, *, call_bytes: int, chunk_bytes: int, kept_bytes: int, 
                              f"{gib(chunk_bytes)}), {disk_bytes / free:.1f}x the {gib(free)} free under {str(folder)!r}")
 
 
-def check_report(sweep: Sweep, layout) -> None:
+def check_report(sweep: Sweep, layout, attrs: dict) -> None:
     """Runs the sweep's report on stand-in results of the sweep's shape (plausible constant values)
     in a scratch folder: a report that reads dimensions or variables this sweep lacks (an MLP
     report on a neuron sweep) is refused now rather than after training. Skipped for results
@@ -154,7 +154,7 @@ def check_report(sweep: Sweep, layout) -> None:
     kinds["outcome"], kinds["born_dead"] = "outcome", "flag"
     piece = {name: np.full(layout.shape(dims), values[kinds[name]], dt)
              for name, (dims, dt, _, _) in layout.variables().items()}
-    ds = store.labelled(piece, layout, {"name": sweep.name, "report": sweep.report, "sweep": sweep.source})
+    ds = store.labelled(piece, layout, attrs)
     report = reports.load(sweep.report)
     with tempfile.TemporaryDirectory(prefix="lossjax-report-check-") as scratch:
         try:

@@ -347,7 +347,9 @@ def run_sweep(
     if folder is not None:
         preflight.check_folder(folder)
         _check_existing(folder, sweep, restart)
-        preflight.check_report(sweep, layout)
+        attrs = results_lib.data_attrs(sweep, plan.dataset)
+        attrs.update(results_lib.provenance(devices, compile_time_s=0.0, run_time_s=0.0, wall_time_s=0.0))
+        preflight.check_report(sweep, layout, attrs)
     preflight.check_fit(
         sweep.name, call_bytes=plan.call_bytes(len(devices)), chunk_bytes=2 * layout.chunk * (layout.bytes_per_run() + 80),
         kept_bytes=0 if folder is not None else 2 * total_bytes, disk_bytes=total_bytes, folder=folder,

@@ -1,7 +1,9 @@
 """The ``lossjax`` command: ``run``, ``report``, ``list``, ``bench``.
 
     lossjax run experiments/neuron/nielsen.toml [--out DIR]   train a sweep, save results (and its report)
+    lossjax run SPEC --processes 2                     the same in 2 processes (or --distributed on a cluster)
     lossjax report results/nielsen                     remake a saved sweep's figures and tables
+    lossjax export results/nielsen                     write the results as one netCDF file (results.nc)
     lossjax list                                       losses, activations, optimisers, datasets, ...
     lossjax bench [--quick] [--json FILE]              time lossjax against numpy / PyTorch baselines
 """
@@ -17,31 +19,73 @@ from lossjax import host
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lossjax import reports
-    from lossjax.io import results
-    from lossjax import runner
+    from lossjax import distributed
+
+    if args.processes > 1:
+        return distributed.spawn(_without_processes(args.argv), args.processes, quiet=args.quiet)
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
     from lossjax import config as sweep
+    from lossjax import reports, runner
 
     host.use_compilation_cache()
     spec = sweep.load_sweep(args.spec)
+    if args.out is not None and not args.out.strip():
+        raise sweep.SweepError("--out is empty; give a results folder (default: results/<name>)")
     out = Path(args.out) if args.out else Path("results") / spec.name
+    rank = distributed.index()
     n_combos = len(spec.static_combinations())
-    print(
-        f"lossjax: sweep {spec.name!r}: {spec.n_runs:,} runs "
-        f"({n_combos} compiled program{'s' * (n_combos != 1)} × {spec.n_runs // n_combos:,} batched runs)",
-        file=sys.stderr,
-    )
-    ds = runner.run_sweep(spec, progress=not args.quiet, chunk_size=args.chunk_size)
-    path = results.save(ds, out)
-    print(
-        f"lossjax: compiled in {ds.attrs['compile_time_s']:.1f} s, trained in {ds.attrs['run_time_s']:.1f} s, "
-        f"peak memory {ds.attrs['peak_rss_mb'] / 1024:.1f} GiB; results in {path}",
-        file=sys.stderr,
-    )
-    if spec.report:
-        for made in reports.make_report(spec.report, ds, out):
-            print(f"lossjax: wrote {made}", file=sys.stderr)
-    print(out)
+    if rank == 0:
+        print(
+            f"lossjax: sweep {spec.name!r}: {spec.n_runs:,} runs "
+            f"({n_combos} compiled program{'s' * (n_combos != 1)} × {spec.n_runs // n_combos:,} batched runs)"
+            + (f", {distributed.count()} processes" if distributed.count() > 1 else ""),
+            file=sys.stderr,
+        )
+    try:
+        ds = runner.run_sweep(spec, progress=not args.quiet, chunk_size=args.chunk_size, out=out, restart=args.restart)
+    except runner.Interrupted as e:
+        if rank == 0:
+            print(f"lossjax: {e}", file=sys.stderr)
+        return 130
+    if ds is not None:
+        where = out / "results.zarr"
+        print(
+            f"lossjax: compiled in {ds.attrs['compile_time_s']:.1f} s, trained in {ds.attrs['run_time_s']:.1f} s, "
+            f"peak memory {ds.attrs['peak_rss_mb'] / 1024:.1f} GiB; results in {where}"
+            + (" and results.nc" if (out / "results.nc").is_file() else f" (one file: lossjax export {out})"),
+            file=sys.stderr,
+        )
+        if spec.report:
+            try:
+                for made in reports.make_report(spec.report, ds, out):
+                    print(f"lossjax: wrote {made}", file=sys.stderr)
+            except KeyboardInterrupt:
+                print(f"lossjax: interrupted during the report; the results in {out} are complete; remake the "
+                      f"figures with `lossjax report {out}`", file=sys.stderr)
+                return 130
+        print(out)
+    distributed.barrier("finished")
+    return 0
+
+
+def _without_processes(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--processes":
+            skip = True
+        elif not a.startswith("--processes="):
+            out.append(a)
+    return out
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from lossjax.io import results
+
+    ds = results.load(args.folder, lazy=True)
+    path = results.save(ds, args.folder)
+    print(path)
     return 0
 
 
@@ -125,9 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="train a sweep file and save its results")
     p.add_argument("spec", help="sweep TOML file, e.g. experiments/neuron/nielsen.toml")
     p.add_argument("--out", help="results folder (default: results/<name>/)")
-    p.add_argument("--chunk-size", type=int, default=None, help="runs per compiled call (default: sized from memory)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="runs per chunk, the unit results are saved and resumed in (default: sized from memory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--restart", action="store_true", help="discard the results already in the folder and start over")
+    p.add_argument("--processes", type=int, default=1, metavar="N", help="train in N local processes (jax.distributed)")
+    p.add_argument("--distributed", action="store_true",
+                   help="join the processes a cluster scheduler started (SLURM, Open MPI: detected by jax)")
+    p.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address (or $LOSSJAX_COORDINATOR)")
+    p.add_argument("--num-processes", type=int, metavar="N", help="number of processes (or $LOSSJAX_NUM_PROCESSES)")
+    p.add_argument("--process-id", type=int, metavar="I", help="this process's index (or $LOSSJAX_PROCESS_ID)")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("export", help="write a results folder's store as one netCDF file, results.nc")
+    p.add_argument("folder")
+    p.set_defaults(func=_cmd_export)
     p = sub.add_parser("report", help="remake the figures and tables of saved results")
     p.add_argument("folder")
     p.add_argument("--name", help="report as FILE.py:FUNCTION (default: the sweep's)")
@@ -138,17 +193,21 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_list)
     sub.add_parser("bench", help="benchmark against numpy and PyTorch (options: `lossjax bench -h`)")
     args = parser.parse_args(argv)
+    args.argv = argv
+    if args.command == "run" and args.processes < 1:
+        parser.error(f"--processes must be >= 1, got {args.processes}")
     from lossjax.io.results import ResultsError
+    from lossjax.io.store import StoreError
     from lossjax.config import SweepError
     from lossjax.reports import ReportError
 
     try:
         return args.func(args)
-    except (SweepError, ResultsError, ReportError) as e:
+    except (SweepError, ResultsError, StoreError, ReportError) as e:
         print(f"lossjax: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("lossjax: interrupted; no results file was written or the previous one is intact", file=sys.stderr)
+        print("lossjax: interrupted (a rerun of the same command resumes a sweep from its finished chunks)", file=sys.stderr)
         return 130
 
 

@@ -165,6 +165,8 @@ def _declare(*tables: tuple[str, list[Key]]) -> Mapping[str, Mapping[str, Key]]:
 
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: Longest sweep name (it names the default results folder; file names stop at 255 bytes).
+NAME_MAX = 100
 
 #: Every table and key a sweep file may contain: ``KEYS[table][key]`` ("" is the top level).
 KEYS: Mapping[str, Mapping[str, Key]] = _declare(
@@ -364,8 +366,10 @@ class _Parser:
             raise SweepError(f"{self.origin}: a sweep must be a table, got {type(raw).__name__}")
         tables = self.tables(raw)
         top = {k: self.setting(tables, "", k) for k in KEYS[""]}
-        if not NAME_PATTERN.match(top["name"]):
-            raise self.error("name", f"required: letters, digits, '.', '-', '_' (got {top['name']!r})")
+        if not NAME_PATTERN.match(top["name"]) or len(top["name"]) > NAME_MAX:
+            raise self.error("name", f"required: letters, digits, '.', '-', '_', at most {NAME_MAX} characters "
+                                     f"(got {top['name'][:NAME_MAX + 20]!r}{'...' if len(top['name']) > NAME_MAX + 20 else ''}, "
+                                     f"{len(top['name'])} characters)")
         if top["report"]:
             try:
                 top["report"] = reports.resolve(top["report"], self.base)

@@ -156,15 +156,17 @@ def expand_range(start: float, stop: float, num: int, log: bool) -> tuple[float,
     return tuple(float(v) for v in np.linspace(start, stop, num))
 
 
-def batched_grid(sweep: Sweep) -> dict[str, np.ndarray]:
+def batched_grid(sweep: Sweep, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
     """Flattens the batched axes into one row per run (C order over ``sweep.batched_axes``).
 
-    Returns the fields of :class:`~lossjax.train.RunInputs` as float64/int32 numpy arrays.
+    Returns the fields of :class:`~lossjax.train.RunInputs` as float64/int32 numpy arrays, for
+    the rows ``lo:hi`` (default: all), so a chunk's rows are built without the whole grid.
     """
     axes = sweep.batched_axes
     shape = tuple(len(a.values) for a in axes)
-    n = math.prod(shape)
-    index = np.indices(shape).reshape(len(shape), n) if shape else np.zeros((0, 1), int)
+    hi = math.prod(shape) if hi is None else hi
+    n = hi - lo
+    index = np.unravel_index(np.arange(lo, hi, dtype=np.int64), shape) if shape else np.zeros((0, n), int)
     out = {field: np.full(n, fill, dtype) for field, (dtype, fill) in _FIELDS.items()}
     for i, a in enumerate(axes):
         idx = index[i]

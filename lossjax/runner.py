@@ -1,24 +1,30 @@
-"""Runs a sweep: one compiled program per static combination, the grid in chunks, sharded.
+"""Runs a sweep: one compiled program per static combination, every run in a block of fixed size.
 
-For each combination of static axis values the training function of :mod:`lossjax.train` is
-compiled once, over a chunk of runs, and every chunk of the batched grid goes through that one
-executable (the last chunk is padded to the same size, so it does not recompile). Inside the
-executable, each device takes its shard of the chunk (``shard_map`` over a ``grid`` mesh axis
-when several devices are visible) and trains it in blocks: ``lax.map(train, runs,
-batch_size=block)``, which is ``vmap(train)`` over ``block`` runs at a time. Blocks are sized so
-that one block's training state stays in the CPU cache across the steps of the scan (about
-:data:`BLOCK_BYTES`); on 10^6 single neurons this is 2.8x faster than one vmap over the whole
-chunk, whose state streams through memory at every step. Results come back to the host per chunk and are assembled into a labelled
-:class:`xarray.Dataset` by :mod:`lossjax.results`.
+For each combination of static axis values the training function of :mod:`lossjax.core.train`
+is compiled once, for one call of ``devices × block`` runs: each device (``shard_map`` over a
+``grid`` mesh axis when several are used) trains one vmapped block. The block size depends on
+the program only (:func:`fixed_block`: one block's training state stays in the CPU cache,
+about :data:`BLOCK_BYTES`), never on the grid, so a run's numbers do not depend on what else is
+trained. The grid is cut into chunks (the unit results are kept, saved and resumed in, sized
+from the memory budget by :func:`choose_chunk`); a chunk goes through the executable in calls,
+padded with copies of its last run. With a results folder each finished chunk is written to the
+store of :mod:`lossjax.io.store` and a rerun skips the chunks already there; several processes
+(:mod:`lossjax.distributed`) share the chunks. Between calls Ctrl-C is honoured and the progress
+bar moves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
+import os
+import platform
+import shutil
 import sys
 import time
+from pathlib import Path
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,9 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from lossjax.io import results as results_lib
 from lossjax import config as sweep_lib
+from lossjax import distributed, preflight
+from lossjax.core import metrics
 from lossjax.core import train as train_lib
+from lossjax.io import results as results_lib
+from lossjax.io import store as store_lib
+from lossjax.io.atomic import atomic_write
 
 #: Upper bound on runs per chunk (keeps progress and host transfers granular).
 MAX_CHUNK = 1 << 20
@@ -42,6 +52,8 @@ TRAJECTORY_LIMIT_BYTES = 4 << 30
 #: 16: 3.17e4, 32: 2.97e4, 64: 2.86e4; width 64 / 256 samples: 1: 4.68e3, 2: 4.90e3, 4: 4.72e3,
 #: 8: 4.44e3, 16: 2.66e3; a 4 MiB budget gives blocks of 16 and 2 there.
 BLOCK_BYTES = {"neuron": 16 << 20, "mlp": 4 << 20}
+#: Results up to this size (uncompressed) are also written as one netCDF file, results.nc.
+NETCDF_EXPORT_BYTES = 256 << 20
 
 
 @dataclasses.dataclass
@@ -70,26 +82,12 @@ def bytes_per_run(config: train_lib.TrainConfig, n_train: int) -> int:
     return itemsize * (per_step + records * (16 + 6 * mc.n_layers)) + 1024
 
 
-def block_size(config: train_lib.TrainConfig, n_train: int, per_device: int) -> int:
-    """Runs per vmapped block.
-
-    MLPs: the largest power of two within :data:`BLOCK_BYTES`, from the model's shape alone: a
-    run is computed in the same vmapped shape whatever else is in the grid (XLA's matrix
-    products on CPU round differently for different batch shapes, and training amplifies it).
-    Neurons compute elementwise, bitwise the same in any block, so their block also shrinks to
-    a small grid (``per_device`` runs per device).
-    """
-    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(config, n_train))
-    fixed = 1 << (fits.bit_length() - 1)
-    return max(1, min(per_device, fixed)) if config.model.kind == "neuron" else fixed
-
-
 def choose_chunk(
     n_runs: int, config: train_lib.TrainConfig, n_train: int, memory_mb: float, n_devices: int, chunk_size: int = 0
 ) -> tuple[int, int]:
     """(runs per compiled call, runs per vmapped block).
 
-    The block is chosen by :func:`block_size`. A chunk fits ``memory_mb``, holds at most :data:`MAX_CHUNK` runs, and is a
+    The block is :func:`fixed_block`. A chunk fits ``memory_mb``, holds at most :data:`MAX_CHUNK` runs, and is a
     multiple of ``n_devices × block``; chunks are balanced so that the padding of the last one
     is small.
     """
@@ -100,7 +98,7 @@ def choose_chunk(
         largest = max(1, min(int(memory_mb * 2**20 // per_run), MAX_CHUNK))
     n_chunks = math.ceil(n_runs / largest)
     per_device = math.ceil(math.ceil(n_runs / n_chunks) / n_devices)
-    block = block_size(config, n_train, per_device)
+    block = fixed_block(config, n_train)
     per_device = math.ceil(per_device / block) * block
     return per_device * n_devices, block
 
@@ -180,62 +178,86 @@ def _precision(dtype: str):
 
 
 class _Progress:
-    """A tqdm bar over chunks (stderr), or nothing."""
+    """A tqdm bar over the runs this process trains (stderr), or nothing."""
 
     def __init__(self, total: int, enabled: bool, description: str):
         self.bar = None
         if enabled:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=description, unit="chunk", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(total=total, desc=description, unit="run", unit_scale=True, file=sys.stderr,
+                            dynamic_ncols=True, smoothing=0.1)
 
     def status(self, text: str) -> None:
         if self.bar is not None:
             self.bar.set_postfix_str(text, refresh=True)
 
-    def advance(self) -> None:
+    def advance(self, n: int = 1) -> None:
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(n)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def run_sweep(
-    spec: sweep_lib.Sweep | dict | str,
-    *,
-    devices: Sequence[jax.Device] | None = None,
-    chunk_size: int | None = None,
-    progress: bool = False,
-    on_combination: Callable[[CombinationResult], None] | None = None,
-):
-    """Trains every run of a sweep and returns the labelled results.
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep that streams to a folder: what was kept, and how to resume."""
 
-    Args:
-      spec: a :class:`~lossjax.sweep.Sweep`, a sweep dict, or the path of a TOML file.
-      devices: devices to shard the run axis over (default: all of the default backend).
-      chunk_size: runs per compiled call (default: the sweep's ``[run].chunk_size`` or sized
-        from its memory budget).
-      progress: show a progress bar with an ETA on stderr.
-      on_combination: called with each combination's host results as they complete.
+    def __init__(self, folder: Path, done: int, total: int, runs: int):
+        super().__init__(
+            f"interrupted; {done} of {total} chunks ({runs:,} runs) are kept in {folder}; run the same command "
+            f"again to resume from them (--restart starts over)"
+        )
 
-    Returns:
-      An :class:`xarray.Dataset` (see :mod:`lossjax.results`).
-    """
-    if isinstance(spec, str):
-        spec = sweep_lib.load_sweep(spec)
-    sweep = sweep_lib.parse_sweep(spec)
+
+def fixed_block(config: train_lib.TrainConfig, n_train: int) -> int:
+    """Runs per vmapped block of a program: from the program alone (its model, batch and records),
+    never from the size of the grid, the chunk, the memory budget or the devices. Every run is
+    computed in a block of exactly this many lanes (padded with copies), so its numbers do not
+    depend on what else is in the sweep: XLA may pick different kernels (and float round-off)
+    for a different vmapped shape, which training then amplifies. The largest power of two within
+    the kind's :data:`BLOCK_BYTES`."""
+    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(config, n_train))
+    return 1 << (fits.bit_length() - 1)
+
+
+@dataclasses.dataclass
+class Plan:
+    """How a sweep runs: its programs, each one's block, and the chunks results are kept in."""
+
+    sweep: sweep_lib.Sweep
+    dataset: Any
+    combos: list[dict[str, Any]]
+    configs: list[train_lib.TrainConfig]
+    blocks: list[int]
+    layout: store_lib.Layout
+    n_train: int
+
+    def devices_for(self, p: int, devices: Sequence[jax.Device]) -> tuple[jax.Device, ...]:
+        """Devices a compiled call of program ``p`` uses: no more than its chunk fills with blocks."""
+        blocks = math.ceil(min(self.layout.chunk, self.layout.n_runs) / self.blocks[p])
+        return tuple(devices)[: max(1, min(len(devices), blocks))]
+
+    def call_bytes(self, n_devices: int) -> int:
+        """Device working memory of the largest compiled call (estimate)."""
+        return max(
+            min(n_devices, math.ceil(self.layout.chunk / b)) * b * bytes_per_run(cfg, self.n_train) + 8 * cfg.steps
+            for cfg, b in zip(self.configs, self.blocks)
+        )
+
+
+def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
+    """Builds the dataset and the programs and sizes the chunks; refuses what cannot run."""
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 0):
         raise sweep_lib.SweepError(f"chunk_size must be an integer >= 0 (0: sized from memory), got {chunk_size!r}")
-    devices = tuple(devices) if devices is not None else tuple(jax.devices())
     dataset = sweep.make_dataset()
     n_train, n_inputs = dataset.x_train.shape
     n_outputs = dataset.y_train.shape[1]
     if any(a.name == "target" for a in sweep.axes) and n_outputs != 1:
         raise sweep_lib.SweepError(f"[data].target replaces binary targets, but dataset {sweep.dataset!r} has {n_outputs} outputs")
-    grid = sweep_lib.batched_grid(sweep)
-    n_runs = len(grid["seed"])
+    preflight.check_values(sweep, n_outputs)
+    n_runs = sweep.n_runs // len(sweep.static_combinations())
     combos = sweep.static_combinations()
     configs = [sweep.train_config(c, n_inputs, n_outputs) for c in combos]
     if sweep.record_every:
@@ -246,45 +268,223 @@ def run_sweep(
                 f"{records * 8 / 2**30:.1f} GiB of trajectories for {n_runs * len(configs):,} runs (limit "
                 f"{TRAJECTORY_LIMIT_BYTES / 2**30:.0f} GiB): record every more steps, or record a smaller grid"
             )
-    chunks = [
-        choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, len(devices), chunk_size or sweep.chunk_size)
-        for cfg in configs
-    ]
-    total_chunks = sum(math.ceil(n_runs / c) for c, _ in chunks)
-    bar = _Progress(total_chunks, progress, sweep.name)
-    results = []
+    chunk = chunk_size or sweep.chunk_size
+    if not chunk:  # sized from the memory budget, independently of the devices
+        chunk = min(choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, 1)[0] for cfg in configs)
+    layout = results_lib.layout_of(sweep, configs, max(1, min(chunk, n_runs)))
+    blocks = [fixed_block(cfg, n_train) for cfg in configs]
+    return Plan(sweep, dataset, combos, configs, blocks, layout, n_train)
+
+
+def sweep_identity(sweep: sweep_lib.Sweep) -> str:
+    """The sweep as data (its TOML or JSON parsed, keys sorted): two texts of one sweep are equal."""
+    try:
+        raw = sweep_lib.tomllib.loads(sweep.source)
+    except (sweep_lib.tomllib.TOMLDecodeError, TypeError):
+        try:
+            raw = json.loads(sweep.source)
+        except ValueError:
+            raw = sweep.source
+    return json.dumps(raw, sort_keys=True, default=str)
+
+
+def _train_chunk(compiled: Compiled, sweep, piece, p_row: int, lo: int, hi: int, bar: _Progress, base: int = 0) -> None:
+    """Trains runs ``lo:hi`` of a program in calls of ``compiled.chunk`` rows into ``piece`` at
+    row ``p_row``, where run ``base`` is column 0. One call is in flight while the previous one is copied."""
+    rows = sweep_lib.batched_grid(sweep, lo, hi)
+    call = compiled.chunk
+
+    def collect(off, n, out):
+        summary, trajectory = out
+        summary = {k: np.asarray(v)[:n] for k, v in summary._asdict().items()}
+        if trajectory is not None:
+            trajectory = {k: np.asarray(v)[:n] for k, v in trajectory._asdict().items()}
+        store_lib.fill_piece(piece, p_row, lo - base + off, summary, trajectory)
+        bar.advance(n)
+
+    pending = None
+    for off in range(0, hi - lo, call):
+        n = min(call, hi - lo - off)
+        out = compiled({k: _pad(v[off : off + n], call) for k, v in rows.items()})
+        if pending is not None:
+            collect(*pending)
+        pending = (off, n, out)
+    collect(*pending)
+
+
+def _label(sweep, combo) -> str:
+    return ", ".join(f"{k}={v}" for k, v in combo.items() if len(sweep.axis(k).values) > 1)
+
+
+def run_sweep(
+    spec: sweep_lib.Sweep | dict | str,
+    *,
+    devices: Sequence[jax.Device] | None = None,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    on_combination: Callable[[CombinationResult], None] | None = None,
+    out: str | os.PathLike | None = None,
+    restart: bool = False,
+):
+    """Trains every run of a sweep and returns the labelled results.
+
+    Args:
+      spec: a :class:`~lossjax.sweep.Sweep`, a sweep dict, or the path of a TOML file.
+      devices: devices to shard the run axis over (default: this process's devices).
+      chunk_size: runs per chunk, the unit results are kept in (default: the sweep's
+        ``[run].chunk_size`` or sized from its memory budget). Results do not depend on it.
+      progress: show a progress bar with an ETA on stderr.
+      on_combination: without ``out``, called with each combination's host results.
+      out: a results folder: results stream into its store chunk by chunk and a rerun resumes
+        from the finished chunks (see :mod:`lossjax.io.store`); several processes joined by
+        :mod:`lossjax.distributed` share the chunks. Without it, results are kept in memory.
+      restart: discard the results already in ``out``.
+
+    Returns:
+      An :class:`xarray.Dataset` (see :mod:`lossjax.results`); with ``out``, the store opened
+      (lazily when large), and ``None`` in processes other than process 0.
+    """
+    if isinstance(spec, str):
+        spec = sweep_lib.load_sweep(spec)
+    sweep = sweep_lib.parse_sweep(spec)
+    devices = tuple(devices) if devices is not None else tuple(jax.local_devices())
+    plan = plan_sweep(sweep, chunk_size)
+    layout = plan.layout
+    total_bytes = layout.bytes_per_run() * layout.n_runs * layout.n_programs
+    folder = Path(out) if out is not None else None
+    if folder is not None:
+        preflight.check_folder(folder)
+        _check_existing(folder, sweep, restart)
+        attrs = results_lib.data_attrs(sweep, plan.dataset)
+        attrs.update(results_lib.provenance(devices, compile_time_s=0.0, run_time_s=0.0, wall_time_s=0.0))
+        preflight.check_report(sweep, layout, attrs)
+    preflight.check_fit(
+        sweep.name, call_bytes=plan.call_bytes(len(devices)), chunk_bytes=2 * layout.chunk * (layout.bytes_per_run() + 80),
+        kept_bytes=0 if folder is not None else 2 * total_bytes, disk_bytes=total_bytes, folder=folder,
+        runs_per_chunk=layout.chunk, n_chunks=len(layout.chunk_ids()),
+    )
+    if folder is None:
+        return _run_in_memory(plan, devices, progress, on_combination)
+    preflight.probe_folder(folder)
+    return _run_to_store(plan, folder, devices, progress, restart)
+
+
+def _run_in_memory(plan: Plan, devices, progress: bool, on_combination):
+    sweep, layout = plan.sweep, plan.layout
+    piece = store_lib.empty_piece(layout, layout.n_runs, layout.n_programs)
+    bar = _Progress(layout.n_runs * layout.n_programs, progress, sweep.name)
+    compile_s = run_s = 0.0
     wall_start = time.perf_counter()
     try:
-        for combo, config, (chunk, block) in zip(combos, configs, chunks):
-            label = ", ".join(f"{k}={v}" for k, v in combo.items() if len(sweep.axis(k).values) > 1)
+        for p, (combo, config) in enumerate(zip(plan.combos, plan.configs)):
             with _precision(config.dtype):
-                bar.status(f"compiling {label}")
-                compiled = Compiled(config, to_data(dataset, config.jnp_dtype), chunk, block, devices)
-                bar.status(label)
+                compiled = _compile(plan, p, devices, bar)
                 start = time.perf_counter()
-                pieces = []
-                for lo in range(0, n_runs, chunk):
-                    hi = min(lo + chunk, n_runs)
-                    runs = {k: _pad(v[lo:hi], chunk) for k, v in grid.items()}
-                    summary, trajectory = compiled(runs)
-                    summary = {k: np.asarray(v)[: hi - lo] for k, v in summary._asdict().items()}
-                    if trajectory is not None:
-                        trajectory = {k: np.asarray(v)[: hi - lo] for k, v in trajectory._asdict().items()}
-                    pieces.append((summary, trajectory))
-                    bar.advance()
-                run_time = time.perf_counter() - start
-            summary = {k: np.concatenate([p[0][k] for p in pieces]) for k in pieces[0][0]}
-            trajectory = None
-            if pieces[0][1] is not None:
-                trajectory = {k: np.concatenate([p[1][k] for p in pieces]) for k in pieces[0][1]}
-            result = CombinationResult(combo, config, summary, trajectory, compiled.compile_time_s, run_time)
-            results.append(result)
+                for c in range(layout.chunks_per_program):
+                    _train_chunk(compiled, sweep, piece, p, *layout.bounds(c), bar)
+                elapsed = time.perf_counter() - start
+            compile_s, run_s = compile_s + compiled.compile_time_s, run_s + elapsed
             if on_combination is not None:
-                on_combination(result)
+                traj = {q.name: piece[f"traj_{q.name}"][p] for q in metrics.OBSERVED} if layout.record_steps else None
+                summary = {q.name: piece[q.name][p] for q in metrics.RESULTS}
+                on_combination(CombinationResult(combo, config, summary, traj, compiled.compile_time_s, elapsed))
     finally:
         bar.close()
-    wall = time.perf_counter() - wall_start
-    return results_lib.assemble(sweep, results, dataset=dataset, devices=devices, wall_time_s=wall)
+    attrs = results_lib.data_attrs(sweep, plan.dataset)
+    attrs.update(results_lib.provenance(devices, compile_time_s=compile_s, run_time_s=run_s,
+                                        wall_time_s=time.perf_counter() - wall_start))
+    return store_lib.labelled(piece, layout, attrs)
+
+
+def _compile(plan: Plan, p: int, devices, bar: _Progress) -> Compiled:
+    config = plan.configs[p]
+    used = plan.devices_for(p, devices)
+    bar.status(f"compiling {_label(plan.sweep, plan.combos[p])}".strip())
+    compiled = Compiled(config, to_data(plan.dataset, config.jnp_dtype), len(used) * plan.blocks[p], plan.blocks[p], used)
+    bar.status(_label(plan.sweep, plan.combos[p]))
+    return compiled
+
+
+def _check_existing(folder: Path, sweep, restart: bool) -> None:
+    """Refuses a folder that holds another sweep's results (unless ``restart``)."""
+    if restart or not folder.is_dir():
+        return
+    store = store_lib.Store(folder)
+    if store.exists():
+        same = store.attrs().get("sweep_id") == sweep_identity(sweep)
+    elif (folder / results_lib.SWEEP_FILE).is_file():
+        text = (folder / results_lib.SWEEP_FILE).read_text(encoding="utf-8", errors="replace")
+        same = sweep_identity(dataclasses.replace(sweep, source=text)) == sweep_identity(sweep)
+    else:
+        return
+    if not same:
+        raise sweep_lib.SweepError(
+            f"{folder} holds the results of a different sweep ({folder / results_lib.SWEEP_FILE}); add --restart to "
+            f"discard them and start over, or give another folder with --out"
+        )
+
+
+def _run_to_store(plan: Plan, folder: Path, devices, progress: bool, restart: bool):
+    sweep = plan.sweep
+    store = store_lib.Store(folder)
+    rank, n_processes = distributed.index(), distributed.count()
+    if rank == 0:
+        for stale in folder.glob(".tmp-*"):  # left by a kill -9 during an atomic write
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        if restart:
+            store.remove()
+            (folder / results_lib.RESULTS_FILE).unlink(missing_ok=True)
+        if not store.exists():
+            (folder / results_lib.RESULTS_FILE).unlink(missing_ok=True)
+            attrs = results_lib.data_attrs(sweep, plan.dataset)
+            store.create(plan.layout, {**attrs, "sweep_id": sweep_identity(sweep)})
+            atomic_write(folder / results_lib.SWEEP_FILE, lambda tmp: tmp.write_text(sweep.source, encoding="utf-8"))
+    distributed.barrier("store")
+    layout = store.layout()
+    done = store.done()
+    mine = [(p, c) for k, (p, c) in enumerate(layout.chunk_ids()) if k % n_processes == rank and (p, c) not in done]
+    runs = sum(np.subtract(*layout.bounds(c)[::-1]) for _, c in mine)
+    bar = _Progress(runs, progress, sweep.name)
+    if done and progress:
+        print(f"lossjax: resuming: {len(done)} of {len(layout.chunk_ids())} chunks already done", file=sys.stderr)
+    compile_s, wall_start = 0.0, time.perf_counter()
+    try:
+        for p in sorted({p for p, _ in mine}):
+            config = plan.configs[p]
+            with _precision(config.dtype):
+                compiled = _compile(plan, p, devices, bar)
+                compile_s += compiled.compile_time_s
+                for c in (c for q, c in mine if q == p):
+                    lo, hi = layout.bounds(c)
+                    start = time.perf_counter()
+                    piece = store_lib.empty_piece(layout, hi - lo)
+                    _train_chunk(compiled, sweep, piece, 0, lo, hi, bar, base=lo)
+                    seconds = time.perf_counter() - start
+                    bar.status(f"saving chunk {c + 1}/{layout.chunks_per_program}")
+                    store.write(p, c, piece, {"seconds": seconds, "process": rank, "host": platform.node(),
+                                              "devices": len(compiled.devices)})
+                    bar.status(_label(sweep, plan.combos[p]))
+    except KeyboardInterrupt:
+        bar.close()
+        kept = store.done()
+        raise Interrupted(folder, len(kept), len(layout.chunk_ids()),
+                          sum(np.subtract(*layout.bounds(c)[::-1]) for _, c in kept)) from None
+    bar.close()
+    distributed.barrier("trained")
+    if rank != 0:
+        return None
+    missing = set(layout.chunk_ids()) - store.done()
+    if missing:
+        raise sweep_lib.SweepError(f"{folder}: {len(missing)} chunks were not written (did a process fail?); "
+                                   f"run the same command again to finish them")
+    markers = store.markers()
+    info = results_lib.provenance(devices, compile_time_s=compile_s, run_time_s=sum(m.get("seconds", 0) for m in markers),
+                                  wall_time_s=time.perf_counter() - wall_start, processes=n_processes)
+    atomic_write(folder / store_lib.PROVENANCE, lambda tmp: tmp.write_text(json.dumps(info, indent=1), encoding="utf-8"))
+    ds = store.open()
+    if layout.bytes_per_run() * layout.n_runs * layout.n_programs <= NETCDF_EXPORT_BYTES:
+        results_lib.save(ds, folder)
+    return ds
 
 
 def _pad(values: np.ndarray, size: int) -> np.ndarray:

@@ -9,6 +9,8 @@ Layers, lowest first (a module may import its own layer and the layers below it)
     reports   finds a study's report function by reference (imports no other lossjax layer)
     grid      a sweep's axes and their expansion into the batched grid
     config    the sweep schema, declared once, and its parser
+    preflight refuses before training what would fail later (folder, memory, disk, values)
+    distributed  several processes: jax.distributed, barriers, local spawning
     runner    compiles, chunks and shards a sweep
     bench     the benchmark
     cli       the command line
@@ -25,7 +27,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "lossjax"
-LAYERS = ("host", "core", "io", "data", "reports", "grid", "config", "runner", "bench", "cli")
+LAYERS = ("host", "core", "io", "data", "reports", "grid", "config", "preflight", "distributed", "runner", "bench",
+          "cli")
 #: Third-party packages the pure core may import.
 CORE_ALLOWED = {"jax", "optax", "flax", "numpy", "math", "dataclasses", "typing", "collections", "__future__",
                 "numbers", "operator", "functools", "itertools"}

@@ -3,7 +3,8 @@
 The reference for every run of a grid is ``make_train(cfg)(run, data)`` called on that run
 alone (jitted for every run, and without jit for one). The grid is then run whole on one
 device, in chunks of 3 with a padded last chunk, and sharded over the 4 host CPU devices that
-tests/conftest.py provides (in ``lax.map`` blocks of 2); all must agree to float32 rounding.
+tests/conftest.py provides (in blocks of 2); all must agree to float32 rounding, and bit for bit
+where the block size is the same (a run's numbers do not depend on chunks or devices).
 An MLP grid over seeds is checked the same way. Finally the number of
 XLA compilations is counted: a grid of learning rates and initialisations is one program
 per static combination.
@@ -178,17 +179,35 @@ def test_jitted_alone_equals_eager_alone(alone):
         )
 
 
+def block_of(spec) -> int:
+    sweep = sweep_lib.parse_sweep(spec)
+    dataset = sweep.make_dataset()
+    cfg = sweep.train_config(sweep.static_combinations()[0], dataset.x_train.shape[1], dataset.y_train.shape[1])
+    return runner.fixed_block(cfg, dataset.x_train.shape[0])
+
+
+def assert_bitwise(a, b):
+    assert set(a.data_vars) == set(b.data_vars) and a.sizes == b.sizes
+    for name in a.data_vars:
+        assert a[name].dtype == b[name].dtype, name
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
 def test_chunked_equals_unchunked(one_device):
+    """Every call trains one block of the program's fixed size (padded); chunks of 3 runs give
+    the same numbers bit for bit."""
     ds, calls = one_device
-    assert calls == [N_RUNS]
+    block = block_of(SWEEP)
+    assert calls == [block] and block > N_RUNS  # 10 runs padded to one block
     with chunk_calls() as chunk_sizes:
         ds_chunked = runner.run_sweep(SWEEP, devices=jax.devices()[:1], chunk_size=3)
-    assert chunk_sizes == [3, 3, 3, 3]  # the last chunk holds 1 run and 2 rows of padding
-    assert_same_results(ds, ds_chunked)
+    assert chunk_sizes == [block] * 4  # 4 chunks (the last holds 1 run), each one padded block
+    assert_bitwise(ds, ds_chunked)
 
 
 def test_sharded_in_blocks_equals_one_device(one_device):
-    """All 4 devices, each training its shard in ``lax.map`` blocks of 2 runs."""
+    """All 4 devices, each training one block of 2 runs per call; bitwise equal to 1 device with
+    the same block, and equal to float32 rounding with another block size."""
     ds, _ = one_device
     assert len(jax.devices()) == 4, "tests/conftest.py should give 4 host CPU devices"
     sweep = sweep_lib.parse_sweep(SWEEP)
@@ -198,7 +217,9 @@ def test_sharded_in_blocks_equals_one_device(one_device):
         mp.setattr(runner, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
         assert runner.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
         ds_sharded = runner.run_sweep(SWEEP)
-    assert sizes == [16]  # 10 runs padded to 4 devices × 2 blocks × 2 runs
+        assert sizes == [8, 8]  # 10 runs in calls of 4 devices × 1 block × 2 runs, the last padded
+        ds_one = runner.run_sweep(SWEEP, devices=jax.devices()[:1])
+    assert_bitwise(ds_one, ds_sharded)
     assert_same_results(ds, ds_sharded)
     assert len(json.loads(ds_sharded.attrs["devices"])) == 4
     assert len(json.loads(ds.attrs["devices"])) == 1
@@ -219,7 +240,7 @@ def test_texts_numbers_in_the_float32_grid(one_device):
 
 @pytest.fixture(scope="module")
 def mlp_results():
-    ds = runner.run_sweep(MLP_SWEEP)  # sharded over the 4 devices, padded from 6 to 8 runs
+    ds = runner.run_sweep(MLP_SWEEP)  # one padded block
     cfg, rows, data = grid_rows(MLP_SWEEP)
     fn = jax.jit(train.make_train(cfg))
     alone = [jax.device_get(fn(run, data)[0]) for run in rows]
@@ -266,6 +287,7 @@ def test_new_learning_rates_and_inits_do_not_recompile(one_device, alone):
     grid = sweep_lib.batched_grid(sweep)
     other = dict(grid, learning_rate=grid["learning_rate"][::-1] * 3.0, init_w=grid["init_w"] - 1.0,
                  init_b=grid["init_b"] + 0.5)
+    other = {k: runner._pad(v, compiled.chunk) for k, v in other.items()}  # one padded block
     cfg, rows, data, fn, _ = alone
     with count_compilations() as names:
         summary, _ = compiled(other)
@@ -277,7 +299,7 @@ def test_new_learning_rates_and_inits_do_not_recompile(one_device, alone):
     assert names == []
     # The new values were used: the reused executable agrees with the single run on them.
     np.testing.assert_allclose(np.asarray(summary.loss_final)[0], np.asarray(single.loss_final), **TOL)
-    assert not np.allclose(np.asarray(summary.loss_final), flat(ds, "loss_final"))
+    assert not np.allclose(np.asarray(summary.loss_final)[:N_RUNS], flat(ds, "loss_final"))
 
 
 @pytest.mark.parametrize("chunk_size", [-1, -3])

@@ -11,10 +11,13 @@ and layer ``depth`` is the output layer (NaN beyond it for shallower networks). 
 θ_T. ``outcome`` holds codes with CF ``flag_values``/``flag_meanings`` attributes;
 :func:`outcome_labels` turns them into names.
 
-A results folder holds ``results.nc`` (netCDF-4 via h5netcdf: self-describing, no pickle),
-``sweep.toml`` (the sweep as written) and whatever a report adds (figures, tables). Every file
-is written to a temporary name in the same folder and moved into place with
-:func:`os.replace`, so an interruption leaves the previous file or none, never a truncated one.
+A results folder holds ``results.zarr`` (the store, written chunk by chunk: see
+:mod:`lossjax.io.store`), ``progress/`` (its done chunks), ``provenance.json`` (timings and
+machine facts), ``sweep.toml`` (the sweep as written), ``results.nc`` (netCDF-4 via h5netcdf,
+one self-describing file: written at the end for small results, by :func:`save` or ``lossjax
+export`` for any) and whatever a report adds. Every file is written to a temporary name in the
+same folder and moved into place with :func:`os.replace`, so an interruption leaves the
+previous file or none, never a truncated one. :func:`load` reads the store if there is one.
 """
 
 from __future__ import annotations
@@ -33,99 +36,41 @@ import numpy as np
 import xarray as xr
 
 from lossjax.core import metrics
+from lossjax.io import store as store_lib
 from lossjax.io.atomic import atomic_write
 
 RESULTS_FILE = "results.nc"
 SWEEP_FILE = "sweep.toml"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Provenance attributes: timings and machine facts (``provenance.json`` beside the store), not data.
+PROVENANCE_KEYS = ("versions", "backend", "devices", "processes", "compile_time_s", "run_time_s", "wall_time_s",
+                   "peak_rss_mb", "created")
 
-#: How each kind of quantity (see :class:`lossjax.core.metrics.Quantity`) is stored, and its fill
-#: value where a run has no value (a layer beyond a shallower network's depth).
-STORAGE = {"count": np.int32, "step": np.int32, "flag": np.int8, "outcome": np.int8}
-FILL = {"real": np.nan, "count": metrics.NEVER, "step": metrics.NEVER, "flag": 0, "outcome": -1}
-
-
-def attributes(q: metrics.Quantity) -> dict[str, Any]:
-    """The netCDF attributes of a result variable: its description, and its codes."""
-    attrs: dict[str, Any] = {"description": q.doc}
-    if q.kind == "outcome":
-        attrs.update(flag_values=np.arange(len(metrics.OUTCOMES), dtype=np.int8), flag_meanings=" ".join(metrics.OUTCOMES))
-    if q.kind == "step":
-        attrs["never"] = metrics.NEVER
-    return attrs
+STORAGE, FILL, attributes = store_lib.STORAGE, store_lib.FILL, store_lib.attributes
 
 
 class ResultsError(ValueError):
     """A results folder is missing, incomplete or corrupt."""
 
 
-def assemble(sweep, results: Sequence, *, dataset, devices, wall_time_s: float) -> xr.Dataset:
-    """Builds the labelled dataset from per-combination host results (see module docstring)."""
-    static_axes = sweep.static_axes
-    batched_axes = sweep.batched_axes
-    batched_shape = tuple(len(a.values) for a in batched_axes)
-    static_shape = tuple(len(a.values) for a in static_axes)
-    n_layers = max(r.config.model.n_layers for r in results)
-    any_f64 = any(r.config.dtype == "float64" for r in results)
-    float_dtype = np.float64 if any_f64 else np.float32
-
-    def static_index(combo):
-        return tuple(a.values.index(combo[a.name]) for a in static_axes)
-
-    data_vars: dict[str, Any] = {}
-    dims = [a.name for a in static_axes] + [a.name for a in batched_axes]
-    for q in metrics.RESULTS:
-        shape = static_shape + batched_shape + ((n_layers,) if q.per_layer else ())
-        array = np.full(shape, FILL[q.kind], float_dtype if q.kind == "real" else STORAGE[q.kind])
-        for r in results:
-            value = np.asarray(r.summary[q.name])
-            if q.per_layer:
-                value = value.reshape(batched_shape + (value.shape[-1],))
-                array[static_index(r.combo) + (Ellipsis, slice(0, value.shape[-1]))] = value
-            else:
-                array[static_index(r.combo)] = value.reshape(batched_shape).astype(array.dtype)
-        data_vars[q.name] = (dims + (["layer"] if q.per_layer else []), array, attributes(q))
-
+def layout_of(sweep, configs: Sequence, chunk: int) -> store_lib.Layout:
+    """The flat layout of a sweep's results (see :mod:`lossjax.io.store`), ``chunk`` runs per chunk."""
     record_steps = None
-    if any(r.trajectory is not None for r in results):
-        every = sweep.record_every
-        max_steps = max(r.config.steps for r in results)
-        record_steps = np.arange(0, max_steps + 1, every)
-        for q in metrics.OBSERVED:
-            field = q.name
-            sample = next(r.trajectory[field] for r in results)
-            per_layer = sample.ndim == 3
-            shape = static_shape + batched_shape + (len(record_steps),) + ((n_layers,) if per_layer else ())
-            array = np.full(shape, np.nan, float_dtype)
-            for r in results:
-                value = np.asarray(r.trajectory[field]).astype(float_dtype)
-                value = value.reshape(batched_shape + value.shape[1:])
-                index = static_index(r.combo) + (Ellipsis, slice(0, value.shape[len(batched_shape)]))
-                if per_layer:
-                    index = index + (slice(0, value.shape[-1]),)
-                array[index] = value
-            var_dims = dims + ["step"] + (["layer"] if per_layer else [])
-            data_vars[f"traj_{field}"] = (var_dims, array, {"description": q.doc})
+    if sweep.record_every:
+        record_steps = tuple(int(s) for s in np.arange(0, max(c.steps for c in configs) + 1, sweep.record_every))
+    return store_lib.Layout(
+        static=tuple((a.name, tuple(a.values), a.dim) for a in sweep.static_axes),
+        batched=tuple((a.name, tuple(a.values), a.dim) for a in sweep.batched_axes),
+        n_layers=max(c.model.n_layers for c in configs),
+        record_steps=record_steps,
+        float_dtype="float64" if any(c.dtype == "float64" for c in configs) else "float32",
+        chunk=int(chunk),
+    )
 
-    coords: dict[str, Any] = {}
-    for a in static_axes + batched_axes:
-        if a.name == "init":
-            labels = [f"w={w:g},b={b:g}" for w, b in a.values]
-            coords["init"] = ("init", labels)
-            coords["init_w"] = ("init", np.asarray([w for w, _ in a.values]))
-            coords["init_b"] = ("init", np.asarray([b for _, b in a.values]))
-        else:
-            coords[a.name] = (a.name, list(a.values))
-    coords["layer"] = ("layer", np.arange(n_layers))
-    if record_steps is not None:
-        coords["step"] = ("step", record_steps)
-    ds = xr.Dataset(data_vars, coords=coords)
-    # Axes given as single values: drop the length-1 dimension, keep a scalar coordinate.
-    scalar = [a.name for a in static_axes + batched_axes if not a.dim]
-    ds = ds.squeeze(scalar, drop=False)
-    if n_layers == 1:
-        ds = ds.squeeze("layer", drop=True)
-    ds.attrs = {
+
+def data_attrs(sweep, dataset) -> dict[str, Any]:
+    """The attributes that describe the data (identical on every rerun)."""
+    return {
         "lossjax_format": FORMAT_VERSION,
         "name": sweep.name,
         "description": sweep.description,
@@ -134,17 +79,36 @@ def assemble(sweep, results: Sequence, *, dataset, devices, wall_time_s: float) 
         "dataset": sweep.dataset,
         "dataset_description": dataset.description,
         "n_runs": sweep.n_runs,
+        "thresholds": json.dumps(_thresholds_dict(sweep.thresholds)),
+    }
+
+
+def provenance(devices, *, compile_time_s: float, run_time_s: float, wall_time_s: float, processes: int = 1) -> dict:
+    """Timings and machine facts of a run (kept apart from the data: they change on every run)."""
+    return {
         "versions": json.dumps(package_versions()),
         "backend": _backend(),
         "devices": json.dumps([str(d) for d in devices]),
-        "compile_time_s": float(sum(r.compile_time_s for r in results)),
-        "run_time_s": float(sum(r.run_time_s for r in results)),
+        "processes": int(processes),
+        "compile_time_s": float(compile_time_s),
+        "run_time_s": float(run_time_s),
         "wall_time_s": float(wall_time_s),
         "peak_rss_mb": peak_rss_mb(),
-        "thresholds": json.dumps(_thresholds_dict(sweep.thresholds)),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    return ds
+
+
+def assemble(sweep, results: Sequence, *, dataset, devices, wall_time_s: float) -> xr.Dataset:
+    """Builds the labelled dataset from per-combination host results (see module docstring)."""
+    layout = layout_of(sweep, [r.config for r in results], sweep.n_runs // max(1, len(results)))
+    index = {json.dumps(c, sort_keys=True, default=str): p for p, c in enumerate(sweep.static_combinations())}
+    piece = store_lib.empty_piece(layout, layout.n_runs, layout.n_programs)
+    for r in results:
+        store_lib.fill_piece(piece, index[json.dumps(r.combo, sort_keys=True, default=str)], 0, r.summary, r.trajectory)
+    attrs = data_attrs(sweep, dataset)
+    attrs.update(provenance(devices, compile_time_s=sum(r.compile_time_s for r in results),
+                            run_time_s=sum(r.run_time_s for r in results), wall_time_s=wall_time_s))
+    return store_lib.labelled(piece, layout, attrs)
 
 
 def _thresholds_dict(thresholds) -> dict:
@@ -169,7 +133,7 @@ def peak_rss_mb() -> float:
 
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for name in ("lossjax", "jax", "jaxlib", "optax", "flax", "numpy", "xarray", "h5netcdf"):
+    for name in ("lossjax", "jax", "jaxlib", "optax", "flax", "numpy", "xarray", "h5netcdf", "zarr", "dask"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -205,23 +169,32 @@ def save(ds: xr.Dataset, folder: str | os.PathLike) -> Path:
     return path
 
 
-def load(folder: str | os.PathLike) -> xr.Dataset:
+def load(folder: str | os.PathLike, lazy: bool | None = None, partial: bool = False) -> xr.Dataset:
     """Loads the results of a sweep: ``lossjax.load("results/nielsen")``.
 
     Args:
-      folder: a results folder (or the path of its ``results.nc``).
+      folder: a results folder (or the path of a ``results.nc``). A folder's ``results.zarr``
+        store is read if present, else its ``results.nc``.
+      lazy: dask-backed arrays, read on demand (default: lazy when the results exceed
+        :data:`lossjax.io.store.EAGER_BYTES`; netCDF files are always read whole).
+      partial: accept a store whose sweep has not finished (missing runs hold NaN / -1).
     Returns:
-      The :class:`xarray.Dataset`, fully in memory (the file is closed).
+      The :class:`xarray.Dataset`.
     Raises:
-      ResultsError: the folder or file is missing, or the file is not lossjax results.
+      ResultsError: the folder or file is missing, incomplete, or not lossjax results.
     """
     folder = Path(folder)
+    if folder.suffix != ".nc" and (folder / store_lib.STORE).exists():
+        try:
+            return store_lib.Store(folder).open(lazy=lazy, partial=partial)
+        except store_lib.StoreError as e:
+            raise ResultsError(str(e)) from None
     path = folder if folder.suffix == ".nc" else folder / RESULTS_FILE
     if not path.parent.is_dir():
         raise ResultsError(f"no results folder {str(path.parent)!r}; run `lossjax run SPEC.toml --out {path.parent}` first")
     if not path.is_file():
         raise ResultsError(
-            f"results folder {str(path.parent)!r} has no {RESULTS_FILE}; it holds "
+            f"results folder {str(path.parent)!r} has no {store_lib.STORE} or {RESULTS_FILE}; it holds "
             f"{sorted(p.name for p in path.parent.iterdir())}; rerun the sweep to recreate it"
         )
     try:

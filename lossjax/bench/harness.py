@@ -273,8 +273,6 @@ def run_bench(
     for workload in workloads:
         n, steps, n_loop = sizes[workload]
         rows += _bench_workload(workload, n, steps, n_loop, progress=lambda s: say(f"timing {s} ..."))
-    table = format_table(rows)
-    say(table)
     say("timing compile and sgemm ...")
     compiles = compile_seconds() if "mlp" in workloads and not quick else {}
     for impl, by_depth in compiles.items():
@@ -284,6 +282,7 @@ def run_bench(
     for r in rows:
         if r.workload == "mlp" and r.model_steps_per_s:
             r.peak_share = r.model_steps_per_s * MLP.flops_per_model_step() / 1e9 / max(peak.values())
+    say(format_table(rows))
     from lossjax.io.results import peak_rss_mb
 
     say(f"peak resident memory of this process (all rows): {peak_rss_mb():.0f} MiB")

@@ -118,7 +118,7 @@ class Sweep:
             raise SweepError(f"{self.name}: [data]: {e}") from None
 
     def train_config(self, combo: Mapping[str, Any], n_inputs: int, n_outputs: int) -> train.TrainConfig:
-        """The :class:`~lossjax.train.TrainConfig` of one static combination (a neuron has no
+        """The :class:`~lossjax.core.train.TrainConfig` of one static combination (a neuron has no
         hidden layers: depth 0, width 0, identity hidden activation)."""
         model = models.ModelConfig(
             kind=self.model_kind,
@@ -159,7 +159,7 @@ def expand_range(start: float, stop: float, num: int, log: bool) -> tuple[float,
 def batched_grid(sweep: Sweep, lo: int = 0, hi: int | None = None) -> dict[str, np.ndarray]:
     """Flattens the batched axes into one row per run (C order over ``sweep.batched_axes``).
 
-    Returns the fields of :class:`~lossjax.train.RunInputs` as float64/int32 numpy arrays, for
+    Returns the fields of :class:`~lossjax.core.train.RunInputs` as float64/int32 numpy arrays, for
     the rows ``lo:hi`` (default: all), so a chunk's rows are built without the whole grid.
     """
     axes = sweep.batched_axes

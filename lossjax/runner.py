@@ -329,7 +329,7 @@ def run_sweep(
     """Trains every run of a sweep and returns the labelled results.
 
     Args:
-      spec: a :class:`~lossjax.sweep.Sweep`, a sweep dict, or the path of a TOML file.
+      spec: a :class:`~lossjax.config.Sweep`, a sweep dict, or the path of a TOML file.
       devices: devices to shard the run axis over (default: this process's devices).
       chunk_size: runs per chunk, the unit results are kept in (default: the sweep's
         ``[run].chunk_size`` or sized from its memory budget). Results do not depend on it.
@@ -341,7 +341,7 @@ def run_sweep(
       restart: discard the results already in ``out``.
 
     Returns:
-      An :class:`xarray.Dataset` (see :mod:`lossjax.results`); with ``out``, the store opened
+      An :class:`xarray.Dataset` (see :mod:`lossjax.io.results`); with ``out``, the store opened
       (lazily when large), and ``None`` in processes other than process 0.
     """
     if isinstance(spec, str):

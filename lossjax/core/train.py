@@ -6,7 +6,7 @@ thresholds) and returns ``train(run, data)`` whose arguments are arrays: ``run``
 run's batched values (seed, learning rate, initial parameters, target) and ``data`` the
 training and test sets, shared by every run. The whole run is a ``lax.scan`` over steps whose
 carry holds the parameters, the optimiser state and the metric accumulators of
-:mod:`lossjax.metrics`; nothing leaves the scan but O(1) summaries per run (and, when asked, a
+:mod:`lossjax.core.metrics`; nothing leaves the scan but O(1) summaries per run (and, when asked, a
 trajectory sampled every ``record_every`` steps).
 
 Typical use (the runner in :mod:`lossjax.runner` does this, plus chunking and sharding)::
@@ -49,7 +49,7 @@ class TrainConfig:
 
     Attributes:
       model: the model's shape and activations.
-      loss: loss registry spec (see :mod:`lossjax.losses`).
+      loss: loss registry spec (see :mod:`lossjax.core.losses`).
       optimizer: optimiser name (see :mod:`lossjax.optimizers`).
       dtype: ``"float32"``, ``"float64"`` (needs ``jax_enable_x64``), ``"bfloat16"`` or
         ``"float16"``: parameters, data and all model arithmetic use it.

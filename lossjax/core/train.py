@@ -50,7 +50,7 @@ class TrainConfig:
     Attributes:
       model: the model's shape and activations.
       loss: loss registry spec (see :mod:`lossjax.core.losses`).
-      optimizer: optimiser name (see :mod:`lossjax.optimizers`).
+      optimizer: optimiser name (see :mod:`lossjax.core.optimizers`).
       dtype: ``"float32"``, ``"float64"`` (needs ``jax_enable_x64``), ``"bfloat16"`` or
         ``"float16"``: parameters, data and all model arithmetic use it.
       steps: number of updates T.

@@ -276,8 +276,14 @@ def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
     return Plan(sweep, dataset, combos, configs, blocks, layout, n_train)
 
 
+#: Top-level keys that do not change what a sweep computes (free text, and the report drawn after).
+NOT_IN_IDENTITY = ("description", "report")
+
+
 def sweep_identity(sweep: sweep_lib.Sweep) -> str:
-    """The sweep as data (its TOML or JSON parsed, keys sorted): two texts of one sweep are equal."""
+    """What the sweep computes, as data (its TOML or JSON parsed, keys sorted, without
+    :data:`NOT_IN_IDENTITY`): two texts of one sweep are equal, and so are two sweeps that differ
+    only in their description or report."""
     try:
         raw = sweep_lib.tomllib.loads(sweep.source)
     except (sweep_lib.tomllib.TOMLDecodeError, TypeError):
@@ -285,6 +291,8 @@ def sweep_identity(sweep: sweep_lib.Sweep) -> str:
             raw = json.loads(sweep.source)
         except ValueError:
             raw = sweep.source
+    if isinstance(raw, dict):
+        raw = {k: v for k, v in raw.items() if k not in NOT_IN_IDENTITY}
     return json.dumps(raw, sort_keys=True, default=str)
 
 

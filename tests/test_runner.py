@@ -306,3 +306,30 @@ def test_new_learning_rates_and_inits_do_not_recompile(one_device, alone):
 def test_negative_chunk_size_is_a_sweep_error(chunk_size):
     with pytest.raises(sweep_lib.SweepError, match="chunk_size"):
         runner.run_sweep(SWEEP, chunk_size=chunk_size)
+
+
+def test_sweep_identity_ignores_description_and_report_only():
+    base = {"name": "ident", "description": "one", "data": {"dataset": "single"}, "train": {"learning_rate": 0.1}}
+    other_text = dict(base, description="another description", report="report.py:anything")
+    other_rate = dict(base, train={"learning_rate": 0.2})
+    identity = lambda raw: runner.sweep_identity(sweep_lib.parse_sweep({k: v for k, v in raw.items() if k != "report"}, source=json.dumps(raw)))  # noqa: E731
+    assert identity(base) == identity(other_text)
+    assert identity(base) != identity(other_rate)
+
+
+def test_committed_results_hold_their_experiment_files():
+    """`lossjax run experiments/<study>/<name>.toml` on a fresh clone (the README's first command)
+    must find in results/<name>/ the same sweep, not refuse it as a different one."""
+    import dataclasses
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    checked = 0
+    for toml in sorted((root / "experiments").glob("*/*.toml")):
+        sweep = sweep_lib.load_sweep(toml)
+        saved = root / "results" / sweep.name / "sweep.toml"
+        if saved.is_file():
+            checked += 1
+            as_saved = dataclasses.replace(sweep, source=saved.read_text(encoding="utf-8"))
+            assert runner.sweep_identity(as_saved) == runner.sweep_identity(sweep), toml.name
+    assert checked >= 16

@@ -96,7 +96,7 @@ def test_rai_neuron_and_bias_shift():
     w2, b2 = (np.asarray(a) for a in jax.vmap(lambda k: one(k, 0.5))(keys))
     np.testing.assert_array_equal(w2, w)
     np.testing.assert_allclose(b2, b + 0.5, rtol=0, atol=1e-15)
-    # the normal entry is N(0, 0.6007²): redo its draw by key is not needed; the Beta one is in (0, 1]
+    # the Beta(2, 1) entry lies in (0, 1]: in every draw w or b does
     in_unit = (w > 0) & (w <= 1), (b > 0) & (b <= 1)
     assert (in_unit[0] | in_unit[1]).all()
 

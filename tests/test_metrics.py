@@ -566,3 +566,89 @@ def test_nan_gradient_is_not_tiny_and_nan_improvement_ends_a_plateau():
     acc = fold(losses, th, grad_norm=[0.0, 0.0, 0.0, float("nan"), float("nan")])
     assert int(acc.tiny_grad_steps) == 3  # t = 0, 1, 2; the NaN gradient at t = 3 is not "below" the tolerance
     assert int(acc.longest_plateau) == 2  # t = 1, 2; NaN improvements do not extend it
+
+
+# --------------------------------------------------------------------------------------
+# The definitions made explicit: flushed subnormals, zero loss, rising loss
+# --------------------------------------------------------------------------------------
+
+
+def test_xla_cpu_flushes_subnormals_to_zero():
+    """What XLA on CPU does with float32 subnormals (smallest normal 1.18e-38), against IEEE
+    float32 in numpy: a result that would be subnormal is flushed to 0 (FTZ), and a subnormal
+    input compares equal to 0 (DAZ). This is why ``zero_grad_steps`` counts gradients that IEEE
+    arithmetic would leave subnormal. (XLA may simplify ``x * 1`` away, so the products here
+    multiply two numbers.)"""
+    if jax.default_backend() != "cpu":
+        pytest.skip("documents XLA's CPU backend")
+    small, tiny = np.float32(1e-20), np.float32(1e-19)
+    assert small * tiny == np.float32(1e-39) and 0 < small * tiny < np.finfo(np.float32).tiny  # IEEE: subnormal
+    product = jax.jit(lambda a, b: a * b)(jnp.float32(small), jnp.float32(tiny))
+    assert float(product) == 0.0  # XLA CPU: flushed
+    assert bool(jax.jit(lambda a: a == 0)(jnp.float32(1e-39)))  # a subnormal input reads as 0
+    # The saturated sigmoid: sigma(-88.5) = 3.67e-39 in IEEE float32, exactly 0 under XLA CPU.
+    with np.errstate(over="ignore"):
+        ieee = np.float32(1) / (np.float32(1) + np.exp(np.float32(88.5)))
+    assert 0 < ieee < np.finfo(np.float32).tiny
+    assert float(jax.jit(jax.nn.sigmoid)(jnp.float32(-88.5))) == 0.0
+
+
+def test_zero_grad_steps_counts_flushed_subnormal_gradients():
+    """Sigmoid neuron, ½(a − y)², x = 1, y = 1, w = b = −44.25 (z = −88.5), float32, 4 steps.
+
+    In IEEE float32 the gradient is (a − y)σ'(z)x ≈ −3.67e-39 in w and in b: subnormal, not 0.
+    XLA on CPU flushes σ(z) to 0, so the gradient is exactly 0 at every step, θ never moves, and
+    all 4 update steps count in ``zero_grad_steps`` although the loss is ½ (far from 0)."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("documents XLA's CPU backend")
+    T = 4
+    cfg = neuron("sigmoid", loss="quadratic", dtype="float32", steps=T)
+    s, _ = train_many(cfg, runs(np.float32, init_w=-44.25, init_b=-44.25, learning_rate=0.15), single(y=1.0, dtype=np.float32))
+    with np.errstate(over="ignore"):
+        a = np.float32(1) / (np.float32(1) + np.exp(np.float32(88.5)))
+    ieee_grad = (a - np.float32(1)) * a * (np.float32(1) - a)
+    assert ieee_grad != 0  # IEEE float32: a non-zero (subnormal) gradient
+    assert s["zero_grad_steps"][0] == T
+    assert s["loss_initial"][0] == s["loss_final"][0] == 0.5
+
+
+def test_zero_grad_steps_counts_steps_after_the_loss_is_exactly_zero():
+    """Identity neuron, ½(a − y)², x = 1, y = 0, w = b = 0.5, η = 0.5, float64, 5 steps.
+
+    Update 0 moves w and b by −η·a_0 = −0.5: θ_1 = (0, 0), a_1 = 0, L_1 = 0 exactly, and the
+    gradient (a·x, a) is exactly 0 from then on: updates 1..4 count, 4 zero-gradient steps,
+    all after the target was reached (steps_to_target = 1)."""
+    T = 5
+    cfg = neuron("identity", loss="quadratic", dtype="float64", steps=T)
+    s, _ = train_many(cfg, runs(init_w=0.5, init_b=0.5, learning_rate=0.5), single())
+    assert s["loss_final"][0] == 0.0
+    assert s["steps_to_target"][0] == 1
+    assert s["zero_grad_steps"][0] == T - 1
+    assert s["outcome"][0] == CONVERGED
+
+
+def test_hinge_past_the_margin_counts_every_step_as_zero_gradient():
+    """Identity neuron, hinge max(0, 1 − t z) with y = 1 (t = 1), w = b = 1.5: z = 3 is past the
+    margin, L = 0 and ∂L/∂z = 0 from the start: all 6 update steps count."""
+    T = 6
+    cfg = neuron("identity", loss="hinge", dtype="float64", steps=T)
+    s, _ = train_many(cfg, runs(init_w=1.5, init_b=1.5, learning_rate=0.1), single(y=1.0))
+    assert s["loss_initial"][0] == 0.0 and s["steps_to_target"][0] == 0
+    assert s["zero_grad_steps"][0] == T
+
+
+def test_a_loss_that_quadruples_every_step_is_one_long_plateau():
+    """Identity neuron, ½(a − y)², x = 1, y = 0, w = b = 0.5, η = 1.5, float32, 10 steps.
+
+    Each update moves w and b by −η·a, so a_{t+1} = (1 − 2η) a_t = −2 a_t: a_t = (−2)^t,
+    L_t = ½ 4^t (exact in binary), relative improvement (L_{t−1} − L_t)/L_{t−1} = −3 < τ at
+    every t = 1..10. Rising counts as flat, so the plateau is all 10 steps; the run never
+    reaches L <= 0.01 and L_10 = 524288 > 10 L_0, so it is diverged (the plateau is reported, the
+    outcome says why the run failed)."""
+    T = 10
+    cfg = neuron("identity", loss="quadratic", dtype="float32", steps=T)
+    s, _ = train_many(cfg, runs(np.float32, init_w=0.5, init_b=0.5, learning_rate=1.5), single(dtype=np.float32))
+    assert s["loss_final"][0] == 0.5 * 4.0**T == 524288.0
+    assert s["longest_plateau"][0] == T
+    assert s["steps_to_target"][0] == NEVER
+    assert s["outcome"][0] == DIVERGED

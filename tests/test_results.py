@@ -323,3 +323,51 @@ def test_cli_bad_chunk_size_exits_2(tmp_path, capsys, no_disk_cache):
     code = cli.main(["run", str(spec), "--out", str(tmp_path / "out"), "--quiet", "--chunk-size", "-2"])
     err = capsys.readouterr().err
     assert code == 2 and "chunk_size" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------
+# init labels: unique, and selecting by the numeric coordinates (the README's examples)
+# --------------------------------------------------------------------------------------
+
+
+def _points_sweep(points):
+    return {
+        "name": "labels",
+        "model": {"kind": "neuron", "activation": "sigmoid"},
+        "data": {"dataset": "single", "params": {"x": 1.0, "y": 0.0}},
+        "train": {"steps": 2, "loss": "quadratic", "optimizer": "sgd", "learning_rate": 0.15},
+        "init": {"points": points},
+    }
+
+
+def test_init_labels_are_unique_and_widen_only_as_needed():
+    from lossjax.io.store import init_labels
+
+    assert init_labels([(0.6, 0.9), (2.0, 2.0)]) == ["w=0.6,b=0.9", "w=2,b=2"]  # 6 digits, as before
+    # The example: 6 significant digits make both "w=1,b=2".
+    assert init_labels([(1.0000001, 2.0), (1.0000002, 2.0), (2.0, 2.0)]) == [
+        "w=1.0000001,b=2", "w=1.0000002,b=2", "w=2,b=2"]
+    # Neighbouring float64 values need all 17 digits; the labels read back as the same floats.
+    a = 0.1
+    b = float(np.nextafter(a, 1.0))
+    labels = init_labels([(a, 0.0), (b, 0.0)])
+    assert len(set(labels)) == 2
+    assert [float(lab[2:].split(",")[0]) for lab in labels] == [a, b]
+
+
+def test_sel_by_label_returns_one_run_and_numeric_selection():
+    ds = runner.run_sweep(_points_sweep([[1.0000001, 2.0], [1.0000002, 2.0], [2.0, 2.0]]))
+    assert list(ds.init.values) == ["w=1.0000001,b=2", "w=1.0000002,b=2", "w=2,b=2"]
+    one = ds.output_initial.sel(init="w=1.0000002,b=2")
+    assert one.shape == ()  # one run, not two
+    # a = sigma(w x + b) at x = 1 in float32 (the run's dtype), written here in numpy
+    z = np.float32(1.0000002) + np.float32(2.0)
+    assert float(one) == pytest.approx(float(1 / (1 + np.exp(-np.float64(z)))), rel=1e-6)
+    # The README's selection by the numeric init_w / init_b coordinates:
+    picked = ds.where((ds.init_w == 2) & (ds.init_b == 2), drop=True)
+    assert picked.sizes["init"] == 1 and str(picked.init.item()) == "w=2,b=2"
+    assert float(picked.output_initial.item()) == pytest.approx(1 / (1 + math.exp(-4.0)), rel=1e-6)
+    by_w = ds.swap_dims(init="init_w")
+    assert float(by_w.output_initial.sel(init_w=2.0)) == float(picked.output_initial.item())
+    near = by_w.output_initial.sel(init_w=1.00000015, method="nearest")
+    assert near.shape == () and float(near.init_w) in (1.0000001, 1.0000002)

@@ -19,7 +19,13 @@ table; defaults in brackets):
     The first t in 0..T at which the run has reached the target, i.e. the number of updates it
     needed; ``NEVER`` (-1) when it never does.
 ``zero_grad_steps``
-    The number of update steps t < T whose gradient is exactly 0.0 in every parameter.
+    The number of update steps t < T whose gradient is exactly 0.0 in every parameter, as the
+    backend computes it. XLA on CPU flushes subnormal results to 0 and reads subnormal inputs as
+    0 (flush-to-zero, denormals-are-zero), so a gradient that IEEE arithmetic would leave
+    subnormal (float32: below 1.18e-38, e.g. σ(−88.5) ≈ 3.7e-39) counts as 0 here. Steps after
+    the loss itself became exactly 0 (a hinge past its margin, a linear fit that hit its
+    target) count too: a zero gradient is counted whatever its cause, and ``steps_to_target``
+    tells a stall from a finished run.
 ``tiny_grad_steps``
     The number of update steps t < T whose gradient 2-norm (over all parameters) is below
     ``tiny_grad`` [1e-6]. Exact zeros count as tiny too; a NaN gradient does not.
@@ -42,6 +48,10 @@ dormant unit (Sokar et al. 2023)
     The longest run of consecutive steps t in 1..T whose relative loss improvement
     ``(L_{t−1} − L_t) / |L_{t−1}|`` is below ``plateau_tau`` [1e-3], counted only while the
     target is not yet reached (a NaN improvement ends a plateau: the run has diverged).
+    A rising loss has a negative improvement, below τ, so it counts as flat (a linear neuron
+    whose loss quadruples at every step of T has a plateau of T): a stall study counts the
+    steps that made no progress, and a rise is no progress. Whether the loss rose far is
+    ``outcome``'s question (``diverged``), not the plateau's.
 ``first_nonfinite``
     The first t at which the loss or any parameter is NaN or ±inf; ``NEVER`` when none is.
 ``outcome``

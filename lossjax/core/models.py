@@ -297,7 +297,7 @@ class InitScheme(NamedTuple):
     """
 
     name: str
-    distribution: Literal["normal", "uniform"]
+    distribution: Literal["normal", "uniform", "rai"]
     std: Callable[[int, int], float]  # (fan_in, fan_out) -> standard deviation
     description: str
 
@@ -324,8 +324,15 @@ INIT_SCHEMES: dict[str, InitScheme] = {
             "U[±1/√fan_in], Glorot & Bengio 2010's 'standard' heuristic",
         ),
         InitScheme("he", "normal", lambda fi, fo: math.sqrt(2.0 / fi), "N(0, 2/fan_in) (He et al. 2015)"),
+        InitScheme(
+            "rai", "rai", lambda fi, fo: RAI_SIGMA / math.sqrt(fi),
+            "randomized asymmetric init (Lu et al. 2019): each unit's (w, b) N(0, 0.6007²/fan_in), one entry redrawn from Beta(2, 1)",
+        ),
     )
 }
+
+#: RAI's symmetric part: N(0, σ²/fan_in) with σ = 0.6007 (see :func:`_rai_layer`).
+RAI_SIGMA = 0.6007
 
 
 def init_scheme_index(name: str) -> int:
@@ -353,6 +360,35 @@ def _draw(key: Array, shape, fan_in: int, fan_out: int, scheme: Array, scale: Ar
     return ((unit * std_table[scheme]).astype(scale.dtype) * scale).astype(dtype)
 
 
+def _rai_layer(key: Array, kernel: Array, bias: Array, scheme: Array) -> tuple[Array, Array]:
+    """Randomized asymmetric initialisation (RAI; Lu, Shin, Su & Karniadakis 2019, arXiv 1903.06733).
+
+    What is implemented, for a layer of fan-in d: each unit j's d + 1 entries (w_1j, …, w_dj, b_j)
+    are first drawn i.i.d. N(0, (scale · 0.6007)² / d) (``kernel`` and ``bias`` arrive holding
+    these draws); then one index k_j, uniform over the d + 1 entries and independent across
+    units, is redrawn from Beta(2, 1) (density 2x on [0, 1], mean 2/3, never negative, never
+    scaled). Every layer, the output layer included, is drawn this way. The run's ``init_bias`` and
+    ``init_bias_std`` are added to the bias afterwards (0 by default: plain RAI).
+
+    Where it may differ from the paper: the paper's text was not available to this project. The
+    procedure above (symmetric draw of the whole row with its bias, one uniformly chosen entry
+    replaced by a Beta(2, 1) draw) is the issue's reading of it; σ = 0.6007/√d is the constant
+    used by public third-party implementations that cite the paper (not checked against its
+    derivation), not He's √(2/d).
+
+    Returns the layer's (kernel, bias), unchanged unless ``scheme`` is RAI's index (traced).
+    """
+    fan_in, fan_out = kernel.shape
+    k_index, k_beta = jax.random.split(jax.random.fold_in(key, 0x5241))
+    index = jax.random.randint(k_index, (fan_out,), 0, fan_in + 1)
+    beta = jax.random.beta(k_beta, 2.0, 1.0, (fan_out,), jnp.float32)
+    rows = jnp.arange(fan_in)[:, None] == index[None, :]  # (fan_in, fan_out): the redrawn weight
+    rai_kernel = jnp.where(rows, beta[None, :].astype(kernel.dtype), kernel)
+    rai_bias = jnp.where(index == fan_in, beta.astype(bias.dtype), bias)
+    is_rai = jnp.asarray(scheme) == list(INIT_SCHEMES).index("rai")
+    return jnp.where(is_rai, rai_kernel, kernel), jnp.where(is_rai, rai_bias, bias)
+
+
 def init_from_scheme(
     config: ModelConfig,
     key: Array,
@@ -366,14 +402,23 @@ def init_from_scheme(
 
     Weights: mean 0, standard deviation ``scale × std_scheme(fan_in, fan_out)``.
     Biases: ``bias + bias_std × N(0, 1)`` (constant when ``bias_std`` is 0).
+    ``rai``: each unit's weights and bias drawn together, one entry asymmetric (:func:`_rai_layer`).
     """
     fan_outs = config.layer_sizes
     keys = jax.random.split(key, 2 * len(fan_outs))
 
     def draw_layer(kernel_key, bias_key, fan_in, fan_out):
         kernel = _draw(kernel_key, (fan_in, fan_out), fan_in, fan_out, scheme, scale, dtype)
-        noise = jax.random.normal(bias_key, (fan_out,), jnp.float32).astype(jnp.asarray(bias_std).dtype)
-        return kernel, (bias + bias_std * noise).astype(dtype)
+        unit = jax.random.normal(bias_key, (fan_out,), jnp.float32)
+        noise = unit.astype(jnp.asarray(bias_std).dtype)
+        # RAI's bias is the (d+1)-th entry of each unit's symmetric draw: its own N(0, 1) draw.
+        rai_scale = (scale * jnp.asarray(RAI_SIGMA / math.sqrt(fan_in), jnp.float32).astype(jnp.asarray(scale).dtype))
+        symmetric = (jax.random.normal(jax.random.fold_in(bias_key, 0x5241), (fan_out,), jnp.float32)
+                     .astype(rai_scale.dtype) * rai_scale).astype(dtype)
+        kernel, symmetric = _rai_layer(kernel_key, kernel, symmetric, scheme)
+        is_rai = jnp.asarray(scheme) == list(INIT_SCHEMES).index("rai")
+        rai_part = jnp.where(is_rai, symmetric, jnp.zeros_like(symmetric))
+        return kernel, (rai_part.astype(jnp.asarray(bias).dtype) + bias + bias_std * noise).astype(dtype)
 
     layers, i = [], 0
     for count, stacked in config.layer_groups:

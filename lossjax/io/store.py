@@ -164,6 +164,20 @@ def fill_piece(piece: dict[str, np.ndarray], p: int, lo: int, summary: Mapping, 
             target[index] = value
 
 
+def init_labels(points) -> list[str]:
+    """The ``init`` coordinate's labels ``"w=<w>,b=<b>"`` of explicit (w, b) points: 6 significant
+    digits (``w=0.6,b=0.9``), widened digit by digit until every label is unique, up to 17 digits,
+    where distinct float64 values always print differently (a sweep refuses repeated points).
+    (1.0000001, 2) and (1.0000002, 2) are ``w=1.0000001,b=2`` and ``w=1.0000002,b=2``, and every other
+    label of that sweep gets 8 digits too (``w=2,b=2`` stays ``w=2,b=2``: trailing zeros are dropped)."""
+    points = [(float(w), float(b)) for w, b in points]
+    for digits in range(6, 18):
+        labels = [f"w={w:.{digits}g},b={b:.{digits}g}" for w, b in points]
+        if len(set(labels)) == len(labels):
+            return labels
+    raise ValueError(f"repeated init points: {points}")
+
+
 def labelled(flat: Mapping[str, Any], layout: Layout, attrs: Mapping[str, Any]) -> xr.Dataset:
     """The labelled dataset (see :mod:`lossjax.io.results`) from flat arrays (numpy or dask)."""
     static_shape = tuple(len(v) for _, v, _ in layout.static)
@@ -178,7 +192,7 @@ def labelled(flat: Mapping[str, Any], layout: Layout, attrs: Mapping[str, Any]) 
     coords: dict[str, Any] = {}
     for name, values, _ in layout.static + layout.batched:
         if name == "init":
-            coords["init"] = ("init", [f"w={w:g},b={b:g}" for w, b in values])
+            coords["init"] = ("init", init_labels(values))
             coords["init_w"] = ("init", np.asarray([w for w, _ in values]))
             coords["init_b"] = ("init", np.asarray([b for _, b in values]))
         else:

@@ -102,6 +102,30 @@ def test_score_function_gradient_is_unbiased_for_the_closed_form():
         assert abs(g.mean() - expected) < 4 * se, (name, g.mean(), expected, se)
 
 
+def test_score_function_gradient_with_three_classes():
+    """Catches the K-class sampling path being wrong (samples drawn in the wrong shape, from the
+    wrong distribution, or the advantage's sign). A linear model with 3 outputs and every
+    parameter 0, so softmax(z) = 1/3 for each of 4 examples; the 0-1 loss's expectation is
+    E[L] = mean_n (1 − p_{y_n}) and ∂E[L]/∂b_0 = −mean_n p_{y_n} (δ_{y_n,0} − p_0)
+    = −(1/3)(mean_n δ_{y_n,0} − 1/3): with labels 0, 1, 2, 0, that is −1/18."""
+    labels = np.asarray([0, 1, 2, 0])
+    x = np.asarray([[0.3, -1.0], [1.2, 0.4], [-0.7, 0.9], [0.0, 2.0]])
+    y = np.eye(3)[labels]
+    n = 3000
+    cfg = train.TrainConfig(
+        model=models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=3, depth=0, activation="identity"),
+        loss="zero_one", estimator="score_function", score_samples=8, dtype="float64", steps=1,
+        init_mode="scheme", record_every=1,
+    )
+    batch = runs(seed=np.arange(n), init_scale=0.0, init_bias=0.0, init_bias_std=0.0, learning_rate=0.0)
+    _, traj = train_many(cfg, batch, data(x, y))
+    g = traj["grad_b"][:, 0]
+    expected = -(1 / 3) * (np.mean(labels == 0) - 1 / 3)
+    se = g.std() / np.sqrt(n)
+    assert abs(expected) > 10 * se
+    assert abs(g.mean() - expected) < 4 * se, (g.mean(), expected, se)
+
+
 def test_score_function_step_lowers_the_expected_loss():
     """Catches the same changes as above, through the update: one SGD step with the estimate
     lowers E[L] (computed in closed form) on average over seeds, and the engine's θ_1 is θ_0 − ηĝ."""

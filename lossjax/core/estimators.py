@@ -141,7 +141,7 @@ def score_function_gradient(
         else:
             classes = jax.random.categorical(key, jax.lax.stop_gradient(logits), shape=(samples, logits.shape[0]))
             drawn = jax.nn.one_hot(classes, n_outputs, dtype=metric_dtype)
-            logp = drawn * jax.nn.log_softmax(logits)
+            logp = drawn * jax.nn.log_softmax(logits)[None]
         return jnp.sum(logp, axis=(1, 2)), drawn
 
     def surrogate(p):

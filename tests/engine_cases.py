@@ -7,7 +7,7 @@ from lossjax.core import train
 
 
 def single(x=1.0, y=0.0, dtype=np.float64) -> train.Data:
-    """One example (the saturated-neuron text: x = 1, y = 0), no test set."""
+    """One example (the text on the saturated sigmoid neuron: x = 1, y = 0), no test set."""
     x = np.atleast_2d(np.asarray(x, dtype))
     y = np.full((x.shape[0], 1), y, dtype)
     return train.Data(jnp.asarray(x), jnp.asarray(y), jnp.zeros((0, x.shape[1]), dtype), jnp.zeros((0, 1), dtype))

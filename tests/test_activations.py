@@ -182,12 +182,12 @@ def test_check_grads_piecewise_constant():
 
 
 # ---------------------------------------------------------------------------------------
-# piecewise_constant against a literal numpy port of the non-differentiable-metrics text's MATLAB QPWC_Neuron.
+# piecewise_constant against a literal numpy port of the MATLAB QPWC_Neuron of the text on non-differentiable metrics.
 # ---------------------------------------------------------------------------------------
 
 
 def qpwc_neuron_matlab(z, sharp):
-    """Line-by-line port of the MATLAB loop in the non-differentiable-metrics text (float64, scalar math)."""
+    """Line-by-line port of the MATLAB loop in the text on non-differentiable metrics (float64, scalar math)."""
     LZ = len(z)
     s = np.zeros(z.shape)
     ds = s.copy()
@@ -269,7 +269,7 @@ def test_piecewise_constant_gradient_at_junctures_sharp_100():
 
 
 def test_piecewise_constant_junctures_not_flat_for_small_sharp():
-    # the non-differentiable-metrics text says gradients at junctures are zero; that holds only once sigma(sharp/2)
+    # the text on non-differentiable metrics says gradients at junctures are zero; that holds only once sigma(sharp/2)
     # rounds to 1. For sharp = 10 the juncture slope is 10 sigma'(5) ~ 0.066.
     sharp = 10.0
     j = np.array([0.25, 0.5, 0.75])

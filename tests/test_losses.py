@@ -217,7 +217,7 @@ def test_bce_logits_is_stable_for_huge_logits():
 
 
 # ---------------------------------------------------------------------------------------
-# Guarded (the loss-minimisation text) vs stable BCE, and the float32 saturation trap.
+# Guarded (the introduction to loss functions) vs stable BCE, and the float32 saturation trap.
 # ---------------------------------------------------------------------------------------
 
 
@@ -278,7 +278,7 @@ def test_one_sided_losses_ignore_target_zero(name):
 
 
 def test_ce_guarded_is_seed_001_formula():
-    # the loss-minimisation text: -sum(t * log(y + 1e-7)) / batch_size for one-hot t
+    # the introduction to loss functions: -sum(t * log(y + 1e-7)) / batch_size for one-hot t
     y = np.array([[0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]] * 2)
     t = np.zeros_like(y)
     t[0, 2] = 1
@@ -323,11 +323,11 @@ def test_registry_reduction(name):
 
 
 def test_quadratic_single_sample_is_seed_002():
-    # the saturated-neuron text: (y - a)^2 / 2, one sample, one output unit; a = sigma(w x + b), x=1, y=0
+    # the text on the saturated sigmoid neuron: (y - a)^2 / 2, one sample, one output unit; a = sigma(w x + b), x=1, y=0
     a = float(_np_sigmoid(2.0 * 1 + 2.0))
     out = jax.jit(get_loss("quadratic").fn)(jnp.array([[a]]), jnp.array([[0.0]]))
     assert float(out) == pytest.approx(0.5 * a * a, rel=1e-15)
-    # dC/dw = (a - y) sigma'(z) x  (the saturated-neuron text)
+    # dC/dw = (a - y) sigma'(z) x  (the text on the saturated sigmoid neuron)
     def cost(w, b):
         return get_loss("quadratic").fn(jax.nn.sigmoid(w * jnp.ones((1, 1)) + b), jnp.zeros((1, 1)))
 

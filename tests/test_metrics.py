@@ -7,7 +7,7 @@ Two levels:
 - Whole runs of the engine on models small enough to solve by hand (a linear neuron whose
   output halves every step, a step or ReLU unit with no gradient, a linear neuron that
   overflows, an MLP with all-zero weights) or against a numpy float64 loop written here
-  (the texts' neuron, the saturated-neuron text), with the quantity recomputed from its definition in numpy.
+  (the texts' neuron, the text on the saturated sigmoid neuron), with the quantity recomputed from its definition in numpy.
 
 The definitions tested are those of the module docstring of :mod:`lossjax.metrics`.
 """
@@ -89,7 +89,7 @@ def np_sigmoid(z):
 
 
 def np_texts_neuron(w, b, *, x=1.0, y=0.0, eta=0.15, steps=300):
-    """the saturated-neuron text's neuron with the quadratic cost ½(a−y)², in numpy float64: losses L_0..L_T."""
+    """The neuron of the text on the saturated sigmoid neuron with the quadratic cost ½(a−y)², in numpy float64: losses L_0..L_T."""
     losses = []
     for t in range(steps + 1):
         z = w * x + b
@@ -280,7 +280,7 @@ def test_thresholds_are_validated(kwargs):
 
 
 def test_step_activation_stalls_from_step_zero():
-    """The perceptron of the accuracy text and the non-differentiable-metrics text: no gradient ever, so nothing moves."""
+    """The perceptron of the text on accuracy as an objective and the text on non-differentiable metrics: no gradient ever, so nothing moves."""
     T = 10
     cfg = neuron("step", loss="quadratic", dtype="float64", steps=T)
     # (1, 1): z = 2, a = 1, y = 0 → L = 0.5 forever. (−1, −1): a = 0 = y, L = 0 at once.
@@ -302,7 +302,7 @@ def test_step_activation_stalls_from_step_zero():
 
 @pytest.fixture(scope="module")
 def one_sided_runs():
-    """the saturated-neuron text's one-sided cross-entropy −y log a with target y = 0: loss and gradient are 0."""
+    """The one-sided cross-entropy of the text on the saturated sigmoid neuron −y log a with target y = 0: loss and gradient are 0."""
     data = single()
     batch = runs(init_w=[0.6, 2.0], init_b=[0.9, 2.0], learning_rate=0.15)
     by_error = neuron(loss="ce_one_sided", dtype="float64", steps=300,
@@ -415,7 +415,7 @@ def test_halving_linear_neuron_slow_with_a_coarse_plateau_threshold():
 
 
 def test_texts_plateau_against_numpy_definition():
-    """the saturated-neuron text's w = b = 2 neuron sits on a plateau; (0.6, 0.9) does not.
+    """The w = b = 2 neuron of the text on the saturated sigmoid neuron sits on a plateau; (0.6, 0.9) does not.
 
     With target 0.025 (a ≈ 0.22, which the w = b = 2 run passes near the end) the long run is
     'slow' and the short one 'converged'. Expected values from a numpy float64 loop and the

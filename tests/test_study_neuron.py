@@ -23,7 +23,7 @@ def nielsen():
 
 
 def test_nielsen_initial_outputs(nielsen):
-    # the saturated-neuron text: "initial output 0.82" for (0.6, 0.9) and "0.98" for (2, 2); σ(1.5), σ(4) exactly.
+    # the text on the saturated sigmoid neuron: "initial output 0.82" for (0.6, 0.9) and "0.98" for (2, 2); σ(1.5), σ(4) exactly.
     out = nielsen.output_initial.sel(loss="quadratic")
     assert out.sel(init="w=0.6,b=0.9") == pytest.approx(0.82, abs=0.005)
     assert out.sel(init="w=2,b=2") == pytest.approx(0.98, abs=0.005)
@@ -32,7 +32,7 @@ def test_nielsen_initial_outputs(nielsen):
 
 
 def test_nielsen_final_outputs(nielsen):
-    # the saturated-neuron text: final output "about 0.09" and "about 0.2" after 300 steps of η = 0.15.
+    # the text on the saturated sigmoid neuron: final output "about 0.09" and "about 0.2" after 300 steps of η = 0.15.
     out = nielsen.output_final.sel(loss="quadratic")
     assert out.sel(init="w=0.6,b=0.9") == pytest.approx(0.09, abs=0.01)
     assert out.sel(init="w=2,b=2") == pytest.approx(0.2, abs=0.01)
@@ -41,7 +41,7 @@ def test_nielsen_final_outputs(nielsen):
 
 
 def test_nielsen_plateau(nielsen):
-    # the saturated-neuron text: (2, 2) "sits on a plateau for about 150 steps". The engine's definition
+    # the text on the saturated sigmoid neuron: (2, 2) "sits on a plateau for about 150 steps". The engine's definition
     # (relative improvement < 1e-3 per step, before the target a <= 0.25) gives 117: within
     # the text's loose "about 150", so the tolerance is wide; (0.6, 0.9) has none.
     q = nielsen.sel(loss="quadratic")

@@ -2,7 +2,7 @@
 
 References are written here, independently of the engine:
 
-- a numpy float64 loop of the saturated-neuron text's neuron (x = 1, y = 0, η = 0.15, 300 steps, sigmoid
+- a numpy float64 loop of the neuron of the text on the saturated sigmoid neuron (x = 1, y = 0, η = 0.15, 300 steps, sigmoid
   output), for the quadratic cost ½(a − y)² and binary cross-entropy;
 - the closed-form gradients dC/dw = (a − y) σ'(z) x (quadratic) and (a − y) x (cross-entropy);
 - the texts' printed numbers: outputs 0.82 and 0.98 at the start, about 0.09 and 0.20 at the
@@ -35,7 +35,7 @@ def np_sigmoid(z):
 
 
 def np_neuron(w, b, loss, *, x=1.0, y=0.0, eta=ETA, steps=STEPS):
-    """the saturated-neuron text's neuron in numpy float64.
+    """The neuron of the text on the saturated sigmoid neuron in numpy float64.
 
     Returns per-step arrays (t = 0..T) of z, a, the loss and dC/dw, dC/db, and the final w, b.
     """
@@ -130,7 +130,7 @@ def test_engine_gradients_are_the_closed_forms(texts_runs, loss):
 
 
 def test_saturated_start_has_the_small_gradient(texts_runs):
-    """the saturated-neuron text's explanation of the plateau: at w = b = 2, σ'(4) ≈ 0.018 shrinks the gradient."""
+    """The explanation of the plateau in the text on the saturated sigmoid neuron: at w = b = 2, σ'(4) ≈ 0.018 shrinks the gradient."""
     _, traj = texts_runs["quadratic"]
     g_fast, g_slow = traj["grad_w"][:, 0]
     np.testing.assert_allclose(g_slow, np_sigmoid(4.0) * np_sigmoid(4.0) * (1 - np_sigmoid(4.0)), rtol=1e-12)

@@ -192,7 +192,7 @@ def report_nielsen(ds: xr.Dataset, folder: Path) -> list[Path]:
     out.table(markdown_table(["loss", "init (w, b)", "η", *[f"a at step {t}" for t in marks], "reference"], rows),
               "outputs",
               f"Output a = σ(w + b) at steps {', '.join(str(t) for t in marks)} of each run, next to the reference values "
-              f"for the saturated-neuron text's quadratic-cost runs at η = {analysis.TEXT_LEARNING_RATE:g} from "
+              f"for the quadratic-cost runs of the text on the saturated sigmoid neuron at η = {analysis.TEXT_LEARNING_RATE:g} from "
               f"{' and '.join(_init_label(i) for i in analysis.TEXT_NUMBERS)} (initial {said}, final about {final}; "
               f"{DOCS_TEXTS} says where each comes from).")
 

@@ -120,7 +120,7 @@ def step(z: jax.Array) -> jax.Array:
     """Heaviside step: 1 for ``z > 0`` else 0 (so ``step(0) = 0``).
 
     ``jax.grad`` gives exactly 0 everywhere (the output does not depend on ``z`` through any
-    differentiable operation), which is the point of the non-differentiable-metrics text: a perceptron passes no gradient
+    differentiable operation), which is the point of the text on non-differentiable metrics: a perceptron passes no gradient
     back. The true derivative is 0 for ``z ≠ 0`` and undefined (a Dirac delta) at 0.
     """
     z = jnp.asarray(z)
@@ -128,7 +128,7 @@ def step(z: jax.Array) -> jax.Array:
 
 
 def piecewise_constant(z: jax.Array, *, sharp: float = 100.0) -> jax.Array:
-    """The non-differentiable-metrics text's quadruple piecewise-constant (QPWC) neuron, vectorised.
+    """The quadruple piecewise-constant (QPWC) neuron of the text on non-differentiable metrics, vectorised.
 
     A literal, branch-for-branch port of the MATLAB ``QPWC_Neuron`` loop::
 
@@ -156,7 +156,7 @@ def piecewise_constant(z: jax.Array, *, sharp: float = 100.0) -> jax.Array:
     sharp = 10; below float64 resolution for sharp = 100).
 
     Args:
-      z: pre-activations; meant to lie in [0, 1] (the non-differentiable-metrics text: "it must be preceded by another
+      z: pre-activations; meant to lie in [0, 1] (the text on non-differentiable metrics: "it must be preceded by another
         activation function, the output from which falls within [0, 1]").
       sharp: steepness of the steps, > 0. ``max f' = sharp/4``.
 

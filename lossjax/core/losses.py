@@ -17,9 +17,9 @@ Targets are cast to the dtype of the predictions, and the result has that dtype.
 
 Conventions worth knowing:
 
-* ``quadratic`` is ½(y − a)² (the saturated-neuron text); ``squared_error`` is (y − a)² and ``mse`` its mean
-  (the loss survey). ``quadratic`` = ``optax.l2_loss``, ``squared_error`` = ``optax.squared_error``.
-* The loss-minimisation text guards ``log 0`` with ``log(a + 1e-7)``. The guard is a Python float, so it is
+* ``quadratic`` is ½(y − a)² (the text on the saturated sigmoid neuron); ``squared_error`` is (y − a)² and ``mse`` its mean
+  (the survey of loss functions). ``quadratic`` = ``optax.l2_loss``, ``squared_error`` = ``optax.squared_error``.
+* The introduction to loss functions guards ``log 0`` with ``log(a + 1e-7)``. The guard is a Python float, so it is
   rounded to the prediction dtype (float16: 1.19e-7; bfloat16: 1.0e-7 but ``a + 1e-7 == a``
   for ``a > ~2e-5``).
 * Reductions of float16/bfloat16 arrays accumulate in float32 inside ``jnp.sum``/``jnp.mean``
@@ -72,14 +72,14 @@ __all__ = [
 ]
 
 GUARD = 1e-7
-"""The loss-minimisation text's guard against ``log 0``: ``log(a + 1e-7)``."""
+"""The guard of the introduction to loss functions against ``log 0``: ``log(a + 1e-7)``."""
 
 
 def quadratic(a: jax.Array, y: jax.Array) -> jax.Array:
-    """Quadratic cost ``½(y − a)²`` (the saturated-neuron text's ``(y - a)^2/2``; the loss-minimisation text's ``0.5*sum``).
+    """Quadratic cost ``½(y − a)²`` (``(y - a)^2/2`` in the text on the saturated sigmoid neuron, ``0.5*sum`` in the introduction to loss functions).
 
     Gradient: ``∂/∂a = a − y``. Through a sigmoid output ``a = σ(z)`` this becomes
-    ``(a − y)·σ'(z)``, the saturation factor of the saturated-neuron text.
+    ``(a − y)·σ'(z)``, the saturation factor of the text on the saturated sigmoid neuron.
 
     Zero gradient: only at ``a = y``.
 
@@ -95,7 +95,7 @@ def quadratic(a: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def squared_error(a: jax.Array, y: jax.Array) -> jax.Array:
-    """Squared error ``(y − a)²`` (the loss survey; its mean is MSE). Twice :func:`quadratic`.
+    """Squared error ``(y − a)²`` (the survey of loss functions; its mean is MSE). Twice :func:`quadratic`.
 
     Gradient: ``∂/∂a = 2(a − y)``. Zero gradient: only at ``a = y``.
 
@@ -107,7 +107,7 @@ def squared_error(a: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def absolute_error(a: jax.Array, y: jax.Array) -> jax.Array:
-    """Absolute error ``|y − a|`` (the loss survey; its mean is MAE).
+    """Absolute error ``|y − a|`` (the survey of loss functions; its mean is MAE).
 
     Gradient: ``∂/∂a = sign(a − y)``: constant magnitude 1 however small the error.
     Zero gradient: at ``a = y`` (``jnp.abs`` takes the subgradient 0 there).
@@ -143,7 +143,7 @@ def binary_cross_entropy_logits(z: jax.Array, y: jax.Array) -> jax.Array:
     ``−[y log σ(z) + (1 − y) log(1 − σ(z))] = y·softplus(−z) + (1 − y)·softplus(z)``
     ``= max(z, 0) − z·y + log(1 + e^{−|z|})``.
 
-    Gradient: ``∂/∂z = σ(z) − y``: no ``σ'`` factor (the saturated-neuron text), never underflows to 0 when
+    Gradient: ``∂/∂z = σ(z) − y``: no ``σ'`` factor (the text on the saturated sigmoid neuron), never underflows to 0 when
     the prediction is wrong, however saturated.
     Zero gradient: only in the limit ``σ(z) = y`` (``z → ±∞`` for hard targets).
 
@@ -162,7 +162,7 @@ def binary_cross_entropy_logits(z: jax.Array, y: jax.Array) -> jax.Array:
 def binary_cross_entropy_guarded(a: jax.Array, y: jax.Array) -> jax.Array:
     """Two-sided guarded binary cross-entropy on probabilities.
 
-    ``−[y·log(a + 1e-7) + (1 − y)·log(1 − a + 1e-7)]``: the loss-minimisation text's ``log(y + 1e-7)`` guard
+    ``−[y·log(a + 1e-7) + (1 − y)·log(1 − a + 1e-7)]``: the ``log(y + 1e-7)`` guard of the introduction to loss functions
     applied to both terms.
 
     Gradient: ``∂/∂a = −y/(a + 1e-7) + (1 − y)/(1 − a + 1e-7)``; through ``a = σ(z)`` it is
@@ -176,9 +176,9 @@ def binary_cross_entropy_guarded(a: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def cross_entropy_guarded_one_sided(a: jax.Array, t: jax.Array) -> jax.Array:
-    """The loss-minimisation text's cross-entropy term, exactly as written: ``−t·log(a + 1e-7)``.
+    """The cross-entropy term of the introduction to loss functions, exactly as written: ``−t·log(a + 1e-7)``.
 
-    Meant for one-hot targets with a softmax output (summing over classes gives the loss-minimisation text's
+    Meant for one-hot targets with a softmax output (summed over classes it is the introduction to loss functions'
     ``-sum(t*log(y+1e-7))``).
 
     Gradient: ``∂/∂a = −t/(a + 1e-7)``.
@@ -190,10 +190,10 @@ def cross_entropy_guarded_one_sided(a: jax.Array, t: jax.Array) -> jax.Array:
 
 
 def one_sided_cross_entropy(a: jax.Array, y: jax.Array) -> jax.Array:
-    """The saturated-neuron text's one-sided cross-entropy ``−y·log(a)`` (``-mean(ys*log(y))``), unguarded.
+    """The one-sided cross-entropy of the text on the saturated sigmoid neuron, ``−y·log(a)`` (``-mean(ys*log(y))``), unguarded.
 
     Gradient: ``∂/∂a = −y/a``.
-    Zero gradient: identically 0 (loss and gradient) when ``y = 0``: the saturated-neuron text's warning that
+    Zero gradient: identically 0 (loss and gradient) when ``y = 0``: the warning of the text on the saturated sigmoid neuron that
     ``ys`` must not be 0. ``a = 0`` with ``y = 1`` gives ``inf``; with ``y = 0`` it gives
     ``nan`` (``0·log 0``) -- exactly as the seed's formula does.
     """
@@ -220,7 +220,7 @@ def softmax_cross_entropy(logits: jax.Array, onehot: jax.Array) -> jax.Array:
 
 
 def hinge(score: jax.Array, t: jax.Array) -> jax.Array:
-    """Hinge loss ``max(0, 1 − t·score)`` with labels ``t ∈ {−1, +1}`` (the loss survey).
+    """Hinge loss ``max(0, 1 − t·score)`` with labels ``t ∈ {−1, +1}`` (the survey of loss functions).
 
     Gradient: ``∂/∂score = −t`` where ``t·score < 1``, else 0.
     Zero gradient: from the margin on, ``t·score ≥ 1``: correctly classified samples with
@@ -329,21 +329,21 @@ LOSSES: dict[str, Loss] = {
         "quadratic",
         _per_sample("quadratic", quadratic),
         "output",
-        "quadratic cost 0.5(y-a)^2 (the loss-minimisation text and the saturated-neuron text), dL/da = a-y",
+        "quadratic cost 0.5(y-a)^2 (the introduction to loss functions and the text on the saturated sigmoid neuron), dL/da = a-y",
         "only at a = y; through a sigmoid the factor sigma'(z) vanishes when saturated",
     ),
     "mse": Loss(
         "mse",
         _per_sample("mse", squared_error),
         "output",
-        "squared error (y-a)^2 (the loss survey; twice quadratic), dL/da = 2(a-y)",
+        "squared error (y-a)^2 (the survey of loss functions; twice quadratic), dL/da = 2(a-y)",
         "only at a = y; through a sigmoid the factor sigma'(z) vanishes when saturated",
     ),
     "mae": Loss(
         "mae",
         _per_sample("mae", absolute_error),
         "output",
-        "absolute error |y-a| (the loss survey), dL/da = sign(a-y)",
+        "absolute error |y-a| (the survey of loss functions), dL/da = sign(a-y)",
         "only at a = y (constant magnitude 1 elsewhere, however small the error)",
     ),
     "huber": _make_huber(1.0),
@@ -358,21 +358,21 @@ LOSSES: dict[str, Loss] = {
         "bce_guarded",
         _per_sample("bce_guarded", binary_cross_entropy_guarded),
         "output",
-        "-[y log(a+1e-7) + (1-y) log(1-a+1e-7)] on probabilities (the loss-minimisation text's guard, two-sided)",
+        "-[y log(a+1e-7) + (1-y) log(1-a+1e-7)] on probabilities (the guard of the introduction to loss functions, two-sided)",
         "w.r.t. the logit: wherever sigma(z) rounds to 0 or 1 (float32 |z| > ~16.6), even if wrong",
     ),
     "ce_guarded": Loss(
         "ce_guarded",
         _per_sample("ce_guarded", cross_entropy_guarded_one_sided),
         "output",
-        "the loss-minimisation text's cross-entropy -t log(a+1e-7), summed over units",
+        "cross-entropy of the introduction to loss functions: -t log(a+1e-7), summed over units",
         "every unit with target 0 (with K=1: every sample of class 0)",
     ),
     "ce_one_sided": Loss(
         "ce_one_sided",
         _per_sample("ce_one_sided", one_sided_cross_entropy),
         "output",
-        "the saturated-neuron text's one-sided cross-entropy -y log(a), unguarded",
+        "one-sided cross-entropy of the text on the saturated sigmoid neuron: -y log(a), unguarded",
         "identically 0 (loss and gradient) where y = 0",
     ),
     "softmax_ce": Loss(
@@ -386,7 +386,7 @@ LOSSES: dict[str, Loss] = {
         "hinge",
         _per_sample("hinge", hinge, pm=True),
         "logits",
-        "hinge max(0, 1 - t z), t = 2y-1 (the loss survey), dL/dz = -t inside the margin",
+        "hinge max(0, 1 - t z), t = 2y-1 (the survey of loss functions), dL/dz = -t inside the margin",
         "past the margin: t z >= 1",
     ),
     "squared_hinge": Loss(
@@ -400,7 +400,7 @@ LOSSES: dict[str, Loss] = {
         "zero_one",
         _batch("zero_one", zero_one),
         "output",
-        "1 - accuracy on hard predictions (a > 0.5; argmax for K > 1) (the accuracy text)",
+        "1 - accuracy on hard predictions (a > 0.5; argmax for K > 1) (the text on accuracy as an objective)",
         "everywhere (piecewise constant)",
     ),
     "one_minus_f1": Loss(

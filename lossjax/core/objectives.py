@@ -39,7 +39,7 @@ def _counts(a: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array
 
 
 def zero_one(a: jax.Array, y: jax.Array) -> jax.Array:
-    """0-1 loss ``1 − accuracy`` of the batch on hard predictions (the accuracy text).
+    """0-1 loss ``1 − accuracy`` of the batch on hard predictions (the text on accuracy as an objective).
 
     Hard prediction: ``a > 0.5`` for one output unit (K = 1); for K > 1 the arg-max class
     (a sample is correct when the arg-max of ``a`` equals the arg-max of the one-hot ``y``).
@@ -63,7 +63,7 @@ def zero_one(a: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def one_minus_f1(a: jax.Array, y: jax.Array) -> jax.Array:
-    """``1 − F1`` of the batch on hard predictions (the non-differentiable-metrics text).
+    """``1 − F1`` of the batch on hard predictions (the text on non-differentiable metrics).
 
     ``F1 = 2TP / (2TP + FP + FN)`` counted over all ``(n, K)`` entries (micro average) with
     hard predictions as in :func:`zero_one`. A batch with no positive targets and no
@@ -77,7 +77,7 @@ def one_minus_f1(a: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def one_minus_iou(a: jax.Array, y: jax.Array) -> jax.Array:
-    """``1 − IoU`` (Jaccard) of the batch on hard predictions (the non-differentiable-metrics text).
+    """``1 − IoU`` (Jaccard) of the batch on hard predictions (the text on non-differentiable metrics).
 
     ``IoU = TP / (TP + FP + FN)`` over all ``(n, K)`` entries, hard predictions as in
     :func:`zero_one`; ``IoU = 1`` for a batch with no positives and no predicted positives.

@@ -1,8 +1,9 @@
 """Runs a sweep: one compiled program per static combination, every run in a block of fixed size.
 
 For each combination of static axis values the training function of :mod:`lossjax.core.train`
-is compiled once, for one call of ``devices × block`` runs: each device (``shard_map`` over a
-``grid`` mesh axis when several are used) trains one vmapped block. The block size depends on
+is compiled once, for calls of ``devices × k × block`` runs: each device (``shard_map`` over a
+``grid`` mesh axis when several are used) trains ``k`` vmapped blocks one after another
+(``lax.map``; ``k`` from :data:`CALL_RUN_STEPS`, see :meth:`Plan.call_runs`). The block size depends on
 the program only (:func:`fixed_block`: one block's training state stays in the CPU cache,
 about :data:`BLOCK_BYTES`), never on the grid, so a run's numbers do not depend on what else is
 trained. The grid is cut into chunks (the unit results are kept, saved and resumed in, sized
@@ -52,6 +53,9 @@ TRAJECTORY_LIMIT_BYTES = 4 << 30
 #: 16: 3.17e4, 32: 2.97e4, 64: 2.86e4; width 64 / 256 samples: 1: 4.68e3, 2: 4.90e3, 4: 4.72e3,
 #: 8: 4.44e3, 16: 2.66e3; a 4 MiB budget gives blocks of 16 and 2 there.
 BLOCK_BYTES = {"neuron": 16 << 20, "mlp": 4 << 20}
+#: Work of one compiled call, in run-steps: enough that dispatch and transfers are a small share
+#: of it, small enough that Ctrl-C and the progress bar answer within about a second.
+CALL_RUN_STEPS = 1 << 18
 #: Results up to this size (uncompressed) are also written as one netCDF file, results.nc.
 NETCDF_EXPORT_BYTES = 256 << 20
 
@@ -239,6 +243,15 @@ class Plan:
         blocks = math.ceil(min(self.layout.chunk, self.layout.n_runs) / self.blocks[p])
         return tuple(devices)[: max(1, min(len(devices), blocks))]
 
+    def call_runs(self, p: int, n_devices: int) -> int:
+        """Runs per compiled call of program ``p``: whole blocks on each device (``lax.map`` runs them
+        one after another, each in the same vmapped shape), as many as make about
+        :data:`CALL_RUN_STEPS` run-steps, never more than a chunk holds."""
+        per_round = n_devices * self.blocks[p]
+        fill = math.ceil(min(self.layout.chunk, self.layout.n_runs) / per_round)
+        work = CALL_RUN_STEPS // (per_round * self.configs[p].steps)
+        return per_round * max(1, min(fill, work))
+
     def call_bytes(self, n_devices: int) -> int:
         """Device working memory of the largest compiled call (estimate)."""
         return max(
@@ -408,7 +421,7 @@ def _compile(plan: Plan, p: int, devices, bar: _Progress) -> Compiled:
     config = plan.configs[p]
     used = plan.devices_for(p, devices)
     bar.status(f"compiling {_label(plan.sweep, plan.combos[p])}".strip())
-    compiled = Compiled(config, to_data(plan.dataset, config.jnp_dtype), len(used) * plan.blocks[p], plan.blocks[p], used)
+    compiled = Compiled(config, to_data(plan.dataset, config.jnp_dtype), plan.call_runs(p, len(used)), plan.blocks[p], used)
     bar.status(_label(plan.sweep, plan.combos[p]))
     return compiled
 

@@ -215,6 +215,7 @@ def test_sharded_in_blocks_equals_one_device(one_device):
     per_run = runner.bytes_per_run(cfg, 1)
     with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
         mp.setattr(runner, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
+        mp.setattr(runner, "CALL_RUN_STEPS", 1)  # one block per device per call
         assert runner.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
         ds_sharded = runner.run_sweep(SWEEP)
         assert sizes == [8, 8]  # 10 runs in calls of 4 devices × 1 block × 2 runs, the last padded
@@ -333,3 +334,20 @@ def test_committed_results_hold_their_experiment_files():
             as_saved = dataclasses.replace(sweep, source=saved.read_text(encoding="utf-8"))
             assert runner.sweep_identity(as_saved) == runner.sweep_identity(sweep), toml.name
     assert checked >= 16
+
+
+def test_several_blocks_per_call_equal_one_block_per_call():
+    """A compiled call runs whole blocks one after another (``lax.map``); how many blocks a call
+    holds changes nothing: bitwise the same results as one block per device per call."""
+    sweep = sweep_lib.parse_sweep(SWEEP)
+    cfg = sweep.train_config(sweep.static_combinations()[0], 1, 1)
+    per_run = runner.bytes_per_run(cfg, 1)
+    results = {}
+    for call_run_steps in (1, 1 << 30):
+        with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
+            mp.setattr(runner, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
+            mp.setattr(runner, "CALL_RUN_STEPS", call_run_steps)
+            results[call_run_steps] = runner.run_sweep(SWEEP, devices=jax.devices()[:2]), list(sizes)
+    assert results[1][1] == [4, 4, 4]  # 10 runs: 2 devices × 1 block of 2 per call
+    assert results[1 << 30][1] == [12]  # one call: 2 devices × 3 blocks of 2
+    assert_bitwise(results[1][0], results[1 << 30][0])

@@ -178,16 +178,9 @@ def _derivative(act, z):
     return tangent
 
 
-def _saturated(act, z, e):
-    return unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[0]
-
-
-def _dead(act, z, e):
-    return unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[1]
-
-
-def _dormant(act, z, e):
-    return unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[2]
+def _unit_fraction(which: int) -> Callable[[Any, Array, "Evaluation"], Array]:
+    """The saturated (0), dead (1) or dormant (2) fraction of one layer's units (:func:`unit_fractions`)."""
+    return lambda act, z, e: unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[which]
 
 
 def _leaves(tree) -> list[Array]:
@@ -237,9 +230,9 @@ OBSERVED: tuple[Quantity, ...] = (
         "layer_grad_norm", "per layer: 2-norm of the weights' gradient", "real", True,
         _layer_grad_norms,
     ),
-    Quantity("layer_saturated", "per layer: fraction of saturated units", "real", True, lambda e: _layer_stat(e, _saturated)),
-    Quantity("layer_dead", "per layer: fraction of dead units", "real", True, lambda e: _layer_stat(e, _dead)),
-    Quantity("layer_dormant", "per layer: fraction of τ-dormant units", "real", True, lambda e: _layer_stat(e, _dormant)),
+    Quantity("layer_saturated", "per layer: fraction of saturated units", "real", True, lambda e: _layer_stat(e, _unit_fraction(0))),
+    Quantity("layer_dead", "per layer: fraction of dead units", "real", True, lambda e: _layer_stat(e, _unit_fraction(1))),
+    Quantity("layer_dormant", "per layer: fraction of τ-dormant units", "real", True, lambda e: _layer_stat(e, _unit_fraction(2))),
     Quantity(
         "layer_act_mean", "per layer: mean activation over batch and units", "real", True,
         lambda e: _layer_stat(e, lambda act, z, e: jnp.mean(act.fn(z).astype(e.dtype))),

@@ -1,4 +1,4 @@
-"""Labelled results: assemble an :class:`xarray.Dataset`, save it atomically, load it back.
+"""Labelled results: their layout and attributes, provenance, and loading them back.
 
 The dataset's dimensions are the sweep's axes that were given as lists, in the order
 ``loss, activation, hidden_activation, depth, width, optimizer, estimator, dtype, steps``
@@ -42,13 +42,6 @@ from lossjax.io.atomic import atomic_write
 RESULTS_FILE = "results.nc"
 SWEEP_FILE = "sweep.toml"
 FORMAT_VERSION = 2
-#: Provenance attributes: timings and machine facts (``provenance.json`` beside the store), not data.
-PROVENANCE_KEYS = ("versions", "backend", "devices", "processes", "compile_time_s", "run_time_s", "wall_time_s",
-                   "peak_rss_mb", "created")
-
-STORAGE, FILL, attributes = store_lib.STORAGE, store_lib.FILL, store_lib.attributes
-
-
 class ResultsError(ValueError):
     """A results folder is missing, incomplete or corrupt."""
 
@@ -96,19 +89,6 @@ def provenance(devices, *, compile_time_s: float, run_time_s: float, wall_time_s
         "peak_rss_mb": peak_rss_mb(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def assemble(sweep, results: Sequence, *, dataset, devices, wall_time_s: float) -> xr.Dataset:
-    """Builds the labelled dataset from per-combination host results (see module docstring)."""
-    layout = layout_of(sweep, [r.config for r in results], sweep.n_runs // max(1, len(results)))
-    index = {json.dumps(c, sort_keys=True, default=str): p for p, c in enumerate(sweep.static_combinations())}
-    piece = store_lib.empty_piece(layout, layout.n_runs, layout.n_programs)
-    for r in results:
-        store_lib.fill_piece(piece, index[json.dumps(r.combo, sort_keys=True, default=str)], 0, r.summary, r.trajectory)
-    attrs = data_attrs(sweep, dataset)
-    attrs.update(provenance(devices, compile_time_s=sum(r.compile_time_s for r in results),
-                            run_time_s=sum(r.run_time_s for r in results), wall_time_s=wall_time_s))
-    return store_lib.labelled(piece, layout, attrs)
 
 
 def _thresholds_dict(thresholds) -> dict:

@@ -142,7 +142,11 @@ class Sweep:
             init_mode=self.init_mode,
             thresholds=self.thresholds,
             record_every=self.record_every,
+            init_rai=self.init_mode == "scheme" and "rai" in self._scheme_names(),
         )
+
+    def _scheme_names(self) -> tuple:
+        return next((a.values for a in self.axes if a.name == "init_scheme"), ())
 
 
 

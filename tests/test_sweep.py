@@ -624,3 +624,11 @@ def test_list_verbose_prints_every_key(capsys):
         assert f"sweep keys [{table or 'top level'}]" in out
         for key in keys.values():
             assert key.describe() in out
+
+
+def test_rai_draws_are_compiled_only_for_grids_that_use_them():
+    base = {"name": "r", "model": {"kind": "mlp", "depth": 2, "width": 4}, "data": {"dataset": "xor"}}
+    without = parse_sweep({**base, "init": {"scheme": ["he", "lecun"]}})
+    with_rai = parse_sweep({**base, "init": {"scheme": ["he", "rai"]}})
+    assert not without.train_config(without.static_combinations()[0], 2, 1).init_rai
+    assert with_rai.train_config(with_rai.static_combinations()[0], 2, 1).init_rai

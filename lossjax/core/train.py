@@ -63,6 +63,8 @@ class TrainConfig:
       init_mode: ``"explicit"`` (a neuron's (w, b) given per run) or ``"scheme"``.
       thresholds: thresholds of the measured quantities.
       record_every: record a trajectory every k steps (0: none). Must divide ``steps``.
+      init_rai: scheme mode: whether the grid's init schemes include ``rai`` (its draws are
+        compiled into the program only then).
     """
 
     model: models.ModelConfig
@@ -76,6 +78,7 @@ class TrainConfig:
     init_mode: Literal["explicit", "scheme"] = "explicit"
     thresholds: metrics.Thresholds = metrics.Thresholds()
     record_every: int = 0
+    init_rai: bool = True
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -213,7 +216,8 @@ def init_params(config: TrainConfig, run: RunInputs):
         return models.init_explicit(config.model, run.init_w, run.init_b, dtype)
     key = jax.random.fold_in(jax.random.key(run.seed), 0)
     return models.init_from_scheme(
-        config.model, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std, dtype
+        config.model, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std, dtype,
+        rai=config.init_rai,
     )
 
 

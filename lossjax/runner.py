@@ -36,7 +36,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lossjax import config as sweep_lib
 from lossjax import distributed, preflight
-from lossjax.core import metrics
+from lossjax.core import metrics, summaries
 from lossjax.core import train as train_lib
 from lossjax.io import results as results_lib
 from lossjax.io import store as store_lib
@@ -407,7 +407,7 @@ def _run_in_memory(plan: Plan, devices, progress: bool, on_combination):
             compile_s, run_s = compile_s + compiled.compile_time_s, run_s + elapsed
             if on_combination is not None:
                 traj = {q.name: piece[f"traj_{q.name}"][p] for q in metrics.OBSERVED} if layout.record_steps else None
-                summary = {q.name: piece[q.name][p] for q in metrics.RESULTS}
+                summary = {q.name: piece[q.name][p] for q in summaries.RESULTS}
                 on_combination(CombinationResult(combo, config, summary, traj, compiled.compile_time_s, elapsed))
     finally:
         bar.close()

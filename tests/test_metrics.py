@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossjax.core import metrics
+from lossjax.core import metrics, summaries
 from lossjax.core import models
 from lossjax import runner
 from lossjax.core import train
@@ -64,11 +64,11 @@ def fold(losses, thresholds=Thresholds(), **per_step):
     evaluation at t = T. ``per_step`` gives per-step lists of :func:`observation` keywords.
     """
     obs = [observation(l, **{k: v[t] for k, v in per_step.items()}) for t, l in enumerate(losses)]
-    acc = metrics.start(obs[0])
+    acc = summaries.start(obs[0])
     T = len(losses) - 1
     for t in range(T):
-        acc = metrics.accumulate(acc, obs[t], t, thresholds, is_update=True)
-    return metrics.accumulate(acc, obs[T], T, thresholds, is_update=False)
+        acc = summaries.accumulate(acc, obs[t], t, thresholds, is_update=True)
+    return summaries.accumulate(acc, obs[T], T, thresholds, is_update=False)
 
 
 def train_many(config: train.TrainConfig, batch: train.RunInputs, data: train.Data):
@@ -222,7 +222,7 @@ def test_outcome_rule():
         (0.0, 0.0, 0, 0, NEVER, CONVERGED),  # L_0 = 0 does not divide
     ]
     cols = list(zip(*cases))
-    got = metrics.outcome(
+    got = summaries.outcome(
         jnp.asarray(cols[0]), jnp.asarray(cols[1]), jnp.asarray(cols[2], jnp.int32),
         jnp.asarray(cols[3], jnp.int32), jnp.asarray(cols[4], jnp.int32), th,
     )
@@ -260,7 +260,7 @@ def test_dormant_fraction_sokar_by_hand():
 
 def test_weighted_fraction_weights_by_units():
     # Layers of 4, 4, 1 units with fractions 1, 0.5, 0 → (4 + 2 + 0)/9.
-    got = metrics.weighted_fraction(jnp.asarray([1.0, 0.5, 0.0]), (4, 4, 1))
+    got = summaries.weighted_fraction(jnp.asarray([1.0, 0.5, 0.0]), (4, 4, 1))
     assert float(got) == pytest.approx(6 / 9)
 
 

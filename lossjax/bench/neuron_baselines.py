@@ -54,7 +54,7 @@ class _NeuronTracker:
 
     Written once for numpy and torch (``xp`` is either module): both spell these operations
     the same way. Per step: :meth:`observe` with the loss and σ'(z) at θ_t (t = 0..T), then,
-    for t < T, :meth:`observe_grad`. Follows :func:`lossjax.core.metrics.accumulate` exactly:
+    for t < T, :meth:`observe_grad`. Follows :func:`lossjax.core.summaries.accumulate` exactly:
     ``steps_to_target`` and ``first_nonfinite`` are derived from how many of the T + 1
     evaluations came after the event.
     """

@@ -27,9 +27,10 @@ import optax
 
 from lossjax.core import activations as activations_lib
 from lossjax.core import losses as losses_lib
-from lossjax.core import metrics, models
+from lossjax.core import metrics, models, summaries
 from lossjax.core.estimators import ESTIMATORS, Estimator, get_estimator, score_function_gradient
-from lossjax.core.metrics import Observation, Summary
+from lossjax.core.metrics import Observation
+from lossjax.core.summaries import Summary
 from lossjax.core.optimizers import make_optimizer
 
 Array = jax.Array
@@ -249,16 +250,16 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
         def step(carry, t):
             params, opt_state, acc = carry
             obs, grads = evaluate(params, t)
-            acc = metrics.accumulate(acc, obs, t, thresholds, is_update=True)
+            acc = summaries.accumulate(acc, obs, t, thresholds, is_update=True)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state, acc), obs
 
-        carry = (params0, optimizer.init(params0), metrics.start(obs0))
+        carry = (params0, optimizer.init(params0), summaries.start(obs0))
         (params, _, acc), records = _scan_steps(step, carry, n_steps, config.record_every)
 
         # The final evaluation at θ_T, on the whole training set.
         final, _ = model.evaluate(params, data.x_train, y_train, jax.random.fold_in(sample_key, n_steps))
-        acc = metrics.accumulate(acc, final, n_steps, thresholds, is_update=False)
+        acc = summaries.accumulate(acc, final, n_steps, thresholds, is_update=False)
         trajectory = None
         if records is not None:
             trajectory = jax.tree_util.tree_map(lambda r, f: jnp.concatenate([r, f[None]]), records, final)
@@ -266,10 +267,10 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
         test_loss, test_accuracy = _test_metrics(model, params, data)
         logits0, _, _ = model.forward(params0, data.x_train)
         born_dead = (data.x_train.shape[0] > 1) & jnp.all(logits0 == logits0[:1])
-        record = metrics.RunRecord(
+        record = summaries.RunRecord(
             acc, final, born_dead, test_loss, test_accuracy, n_steps, config.model.layer_sizes, thresholds
         )
-        return metrics.summarize(record), trajectory
+        return summaries.summarize(record), trajectory
 
     return train
 

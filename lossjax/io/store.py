@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from lossjax.core import metrics
+from lossjax.core import metrics, summaries
 from lossjax.io.atomic import atomic_write
 
 STORE = "results.zarr"
@@ -108,7 +108,7 @@ class Layout:
         """``{name: (flat dims, dtype, fill, attributes)}`` of every stored variable."""
         real = np.dtype(self.float_dtype)
         out = {}
-        for q in metrics.RESULTS:
+        for q in summaries.RESULTS:
             dims = ("program", "run") + (("layer",) if q.per_layer else ())
             out[q.name] = (dims, real if q.kind == "real" else np.dtype(STORAGE[q.kind]), FILL[q.kind], attributes(q))
         if self.record_steps is not None:
@@ -149,7 +149,7 @@ def empty_piece(layout: Layout, runs: int, programs: int = 1) -> dict[str, np.nd
 def fill_piece(piece: dict[str, np.ndarray], p: int, lo: int, summary: Mapping, trajectory: Mapping | None) -> None:
     """Copies one program's host results (runs ``lo:lo+n``) into ``piece`` (flat layout), padding
     shallower networks' layers and shorter trajectories with the fill value."""
-    for q in metrics.RESULTS:
+    for q in summaries.RESULTS:
         value = np.asarray(summary[q.name])
         target = piece[q.name][p, lo : lo + len(value)]
         if q.per_layer:

@@ -1,0 +1,227 @@
+"""Per-run results: what the training scan accumulates, and what a finished run reports.
+
+The definitions of every quantity are in :mod:`lossjax.core.metrics`; this module holds the
+:class:`Accumulator` carried through the scan (O(1) or O(layers) per run), the outcome rule,
+and :data:`RESULTS`, the per-run quantities in the order of the results file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lossjax.core.metrics import DIVERGED, CONVERGED, NEVER, SLOW, STALLED, Observation, Quantity, Thresholds, reached
+
+Array = jax.Array
+
+class Accumulator(NamedTuple):
+    """Per-run reductions carried through the scan (all O(1) or O(layers) in size)."""
+
+    loss_initial: Array
+    loss_min: Array
+    previous_loss: Array
+    steps_to_target: Array
+    zero_grad_steps: Array
+    tiny_grad_steps: Array
+    plateau_current: Array
+    longest_plateau: Array
+    first_nonfinite: Array
+    layer_saturated_sum: Array  # (L,) sum over update steps
+    layer_grad_norm_sum: Array  # (L,) sum over update steps
+    init: Observation  # the observation at θ_0
+
+
+def start(obs0: Observation) -> Accumulator:
+    """The accumulator before step 0, holding the observation at θ_0."""
+    zero = jnp.zeros((), jnp.int32)
+    return Accumulator(
+        loss_initial=obs0.loss,
+        loss_min=jnp.full_like(obs0.loss, jnp.inf),
+        previous_loss=obs0.loss,
+        steps_to_target=jnp.full((), NEVER, jnp.int32),
+        zero_grad_steps=zero,
+        tiny_grad_steps=zero,
+        plateau_current=zero,
+        longest_plateau=zero,
+        first_nonfinite=jnp.full((), NEVER, jnp.int32),
+        layer_saturated_sum=jnp.zeros_like(obs0.layer_saturated),
+        layer_grad_norm_sum=jnp.zeros_like(obs0.layer_grad_norm),
+        init=obs0,
+    )
+
+
+def accumulate(
+    acc: Accumulator, obs: Observation, t: Array, thresholds: Thresholds, *, is_update: bool | Array
+) -> Accumulator:
+    """Folds the observation at step ``t`` (0, 1, …, T in order) into the accumulator.
+
+    ``is_update`` is True for t < T (an optimiser step follows, so gradient counts apply) and
+    False for the final evaluation at θ_T; it may be traced.
+    """
+    t = jnp.asarray(t, jnp.int32)
+    was_reached = acc.steps_to_target != NEVER
+    now_reached = reached(obs, thresholds)
+    steps_to_target = jnp.where(~was_reached & now_reached, t, acc.steps_to_target)
+
+    denominator = jnp.maximum(jnp.abs(acc.previous_loss), jnp.finfo(obs.loss.dtype).tiny)
+    improvement = (acc.previous_loss - obs.loss) / denominator
+    flat = (t >= 1) & ~was_reached & ~now_reached & (improvement < thresholds.plateau_tau)
+    plateau_current = jnp.where(flat, acc.plateau_current + 1, 0)
+    longest_plateau = jnp.maximum(acc.longest_plateau, plateau_current)
+
+    first_nonfinite = jnp.where(
+        (acc.first_nonfinite == NEVER) & ~obs.finite, t, acc.first_nonfinite
+    )
+    acc = acc._replace(
+        loss_min=jnp.fmin(acc.loss_min, obs.loss),
+        previous_loss=obs.loss,
+        steps_to_target=steps_to_target,
+        plateau_current=plateau_current,
+        longest_plateau=longest_plateau,
+        first_nonfinite=first_nonfinite,
+    )
+    update = jnp.asarray(is_update)
+    return acc._replace(
+        zero_grad_steps=acc.zero_grad_steps + (update & obs.grad_is_zero).astype(jnp.int32),
+        tiny_grad_steps=acc.tiny_grad_steps + (update & (obs.grad_norm < thresholds.tiny_grad)).astype(jnp.int32),
+        layer_saturated_sum=acc.layer_saturated_sum + jnp.where(update, obs.layer_saturated, 0),
+        layer_grad_norm_sum=acc.layer_grad_norm_sum + jnp.where(update, obs.layer_grad_norm, 0),
+    )
+
+
+def outcome(
+    loss_initial: Array,
+    loss_final: Array,
+    steps_to_target: Array,
+    longest_plateau: Array,
+    first_nonfinite: Array,
+    thresholds: Thresholds,
+) -> Array:
+    """The outcome code (index into :data:`OUTCOMES`) by the rule in the module docstring."""
+    diverged = (first_nonfinite != NEVER) | (loss_final > thresholds.divergence_factor * loss_initial)
+    was_reached = steps_to_target != NEVER
+    slow = longest_plateau >= thresholds.slow_plateau_steps
+    code = jnp.where(was_reached, jnp.where(slow, SLOW, CONVERGED), STALLED)
+    return jnp.where(diverged, DIVERGED, code).astype(jnp.int8)
+
+
+def weighted_fraction(layer_fractions: Array, layer_sizes: tuple[int, ...]) -> Array:
+    """Fraction over all units from per-layer fractions (weights: units per layer)."""
+    sizes = jnp.asarray(layer_sizes, layer_fractions.dtype)
+    return jnp.sum(layer_fractions * sizes, axis=-1) / jnp.sum(sizes)
+
+
+class RunRecord(NamedTuple):
+    """What a finished run hands to the per-run quantities of :data:`RESULTS`."""
+
+    acc: Accumulator  # the accumulators after the final evaluation
+    final: Observation  # the final evaluation at θ_T, on the whole training set
+    born_dead: Array  # bool, see ``born_dead``
+    test_loss: Array  # NaN without a test set
+    test_accuracy: Array
+    steps: int  # T
+    layer_sizes: tuple[int, ...]  # units per layer, hidden layers first
+    thresholds: Thresholds
+
+
+def _outcome(r: RunRecord) -> Array:
+    a = r.acc
+    return outcome(a.loss_initial, r.final.loss, a.steps_to_target, a.longest_plateau, a.first_nonfinite, r.thresholds)
+
+
+def _all_units(per_layer: Callable[[RunRecord], Array]) -> Callable[[RunRecord], Array]:
+    return lambda r: weighted_fraction(per_layer(r), r.layer_sizes)
+
+
+def _saturated_mean(r: RunRecord) -> Array:
+    return r.acc.layer_saturated_sum / r.steps
+
+
+#: Every per-run result, in the order of the results file. Removing a quantity is one line here.
+RESULTS: tuple[Quantity, ...] = (
+    Quantity("loss_initial", "loss L_0 at the initial parameters", "real", False, lambda r: r.acc.loss_initial),
+    Quantity("loss_final", "loss L_T after the last of T updates (whole training set)", "real", False, lambda r: r.final.loss),
+    Quantity("loss_min", "minimum loss over steps 0..T", "real", False, lambda r: r.acc.loss_min),
+    Quantity("output_initial", "mean output a of the first output unit at θ_0", "real", False, lambda r: r.acc.init.output),
+    Quantity("output_final", "mean output a of the first output unit at θ_T", "real", False, lambda r: r.final.output),
+    Quantity("error_final", "mean |a − y| at θ_T", "real", False, lambda r: r.final.error),
+    Quantity("accuracy_final", "training accuracy at θ_T", "real", False, lambda r: r.final.accuracy),
+    Quantity("test_loss", "test loss at θ_T (NaN without a test set)", "real", False, lambda r: r.test_loss),
+    Quantity("test_accuracy", "test accuracy at θ_T (NaN without a test set)", "real", False, lambda r: r.test_accuracy),
+    Quantity(
+        "steps_to_target", "first step t at which the target is reached; -1: never", "step", False,
+        lambda r: r.acc.steps_to_target,
+    ),
+    Quantity(
+        "zero_grad_steps", "update steps whose gradient is exactly 0 in every parameter", "count", False,
+        lambda r: r.acc.zero_grad_steps,
+    ),
+    Quantity(
+        "tiny_grad_steps", "update steps whose gradient norm is below tiny_grad", "count", False,
+        lambda r: r.acc.tiny_grad_steps,
+    ),
+    Quantity("saturated_init", "fraction of units saturated at θ_0", "real", False, _all_units(lambda r: r.acc.init.layer_saturated)),
+    Quantity("saturated_final", "fraction of units saturated at θ_T", "real", False, _all_units(lambda r: r.final.layer_saturated)),
+    Quantity(
+        "saturated_mean", "fraction of units saturated, averaged over update steps", "real", False,
+        _all_units(_saturated_mean),
+    ),
+    Quantity("dead_init", "fraction of units dead at θ_0", "real", False, _all_units(lambda r: r.acc.init.layer_dead)),
+    Quantity("dead_final", "fraction of units dead at θ_T", "real", False, _all_units(lambda r: r.final.layer_dead)),
+    Quantity("born_dead", "1 if the output is the same for every training input at θ_0", "flag", False, lambda r: r.born_dead),
+    Quantity(
+        "longest_plateau", "longest run of steps with relative improvement < plateau_tau before the target", "count", False,
+        lambda r: r.acc.longest_plateau,
+    ),
+    Quantity(
+        "first_nonfinite", "first step with a NaN/inf loss or parameter; -1: never", "step", False,
+        lambda r: r.acc.first_nonfinite,
+    ),
+    Quantity("outcome", "converged, slow, stalled or diverged (codes; see flag_meanings)", "outcome", False, _outcome),
+    Quantity(
+        "layer_saturated_init", "per layer: fraction of saturated units at θ_0", "real", True,
+        lambda r: r.acc.init.layer_saturated,
+    ),
+    Quantity(
+        "layer_saturated_final", "per layer: fraction of saturated units at θ_T", "real", True,
+        lambda r: r.final.layer_saturated,
+    ),
+    Quantity(
+        "layer_saturated_mean", "per layer: fraction of saturated units, averaged over update steps", "real", True,
+        _saturated_mean,
+    ),
+    Quantity("layer_dead_init", "per layer: fraction of dead units at θ_0", "real", True, lambda r: r.acc.init.layer_dead),
+    Quantity("layer_dead_final", "per layer: fraction of dead units at θ_T", "real", True, lambda r: r.final.layer_dead),
+    Quantity(
+        "layer_dormant_init", "per layer: fraction of τ-dormant units at θ_0 (Sokar et al. 2023)", "real", True,
+        lambda r: r.acc.init.layer_dormant,
+    ),
+    Quantity(
+        "layer_dormant_final", "per layer: fraction of τ-dormant units at θ_T", "real", True,
+        lambda r: r.final.layer_dormant,
+    ),
+    Quantity(
+        "layer_grad_norm_init", "per layer: 2-norm of the weights' gradient at θ_0", "real", True,
+        lambda r: r.acc.init.layer_grad_norm,
+    ),
+    Quantity(
+        "layer_grad_norm_mean", "per layer: 2-norm of the weights' gradient, averaged over update steps", "real", True,
+        lambda r: r.acc.layer_grad_norm_sum / r.steps,
+    ),
+    Quantity(
+        "layer_grad_norm_final", "per layer: 2-norm of the weights' gradient at θ_T", "real", True,
+        lambda r: r.final.layer_grad_norm,
+    ),
+)
+
+#: Per-run results: one field per :data:`RESULTS` quantity ((L,): per layer).
+Summary = NamedTuple("Summary", [(q.name, Array) for q in RESULTS])
+Summary.__doc__ = "Per-run results (one field per quantity of :data:`RESULTS`; (L,): per layer)."
+
+
+def summarize(record: RunRecord) -> Summary:
+    """Every per-run quantity of :data:`RESULTS` from a finished run."""
+    return Summary(*(q.compute(record) for q in RESULTS))

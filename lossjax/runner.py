@@ -1,13 +1,14 @@
 """Runs a sweep: one compiled program per static combination, every run in a block of fixed size.
 
 For each combination of static axis values the training function of :mod:`lossjax.core.train`
-is compiled once, for calls of ``devices × k × block`` runs: each device (``shard_map`` over a
+is compiled once (:class:`~lossjax.programs.Compiled`; scheme initialisations in a separate
+program shared by the combinations of one architecture), for calls of ``devices × k × block`` runs: each device (``shard_map`` over a
 ``grid`` mesh axis when several are used) trains ``k`` vmapped blocks one after another
 (``lax.map``; ``k`` from :data:`CALL_RUN_STEPS`, see :meth:`Plan.call_runs`). The block size depends on
-the program only (:func:`fixed_block`: one block's training state stays in the CPU cache,
-about :data:`BLOCK_BYTES`), never on the grid, so a run's numbers do not depend on what else is
+the program only (:func:`~lossjax.programs.fixed_block`: one block's training state stays in the
+CPU cache, about :data:`~lossjax.programs.BLOCK_BYTES`), never on the grid, so a run's numbers do not depend on what else is
 trained. The grid is cut into chunks (the unit results are kept, saved and resumed in, sized
-from the memory budget by :func:`choose_chunk`); a chunk goes through the executable in calls,
+from the memory budget by :func:`~lossjax.programs.choose_chunk`); a chunk goes through the executable in calls,
 padded with copies of its last run. With a results folder each finished chunk is written to the
 store of :mod:`lossjax.io.store` and a rerun skips the chunks already there; several processes
 (:mod:`lossjax.distributed`) share the chunks. Between calls Ctrl-C is honoured and the progress
@@ -30,29 +31,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lossjax import config as sweep_lib
 from lossjax import distributed, preflight
+from lossjax.programs import Compiled, bytes_per_run, choose_chunk, fixed_block, to_data
 from lossjax.core import metrics, summaries
 from lossjax.core import train as train_lib
 from lossjax.io import results as results_lib
 from lossjax.io import store as store_lib
 from lossjax.io.atomic import atomic_write
 
-#: Upper bound on runs per chunk (keeps progress and host transfers granular).
-MAX_CHUNK = 1 << 20
 #: Largest trajectory store a sweep may ask for (host memory for ``traj_*``, float64 worst case).
 TRAJECTORY_LIMIT_BYTES = 4 << 30
-#: Working-set budget of one vmapped block of runs, by kind of model, measured on a 2-core CPU
-#: (``bytes_per_run`` is a generous estimate, so these are larger than the cache they target).
-#: Neurons: 16 MiB blocks (~14,000 neurons) ran 2.8x faster than one vmap over 10^6 runs. MLPs
-#: (depth 3, 200 steps; model-steps/s by block size): width 16 / 128 samples: 8: 3.04e4,
-#: 16: 3.17e4, 32: 2.97e4, 64: 2.86e4; width 64 / 256 samples: 1: 4.68e3, 2: 4.90e3, 4: 4.72e3,
-#: 8: 4.44e3, 16: 2.66e3; a 4 MiB budget gives blocks of 16 and 2 there.
-BLOCK_BYTES = {"neuron": 16 << 20, "mlp": 4 << 20}
 #: Work of one compiled call, in run-steps: enough that dispatch and transfers are a small share
 #: of it, small enough that Ctrl-C and the progress bar answer within about a second.
 CALL_RUN_STEPS = 1 << 18
@@ -70,106 +61,6 @@ class CombinationResult:
     trajectory: dict[str, np.ndarray] | None
     compile_time_s: float
     run_time_s: float
-
-
-def bytes_per_run(config: train_lib.TrainConfig, n_train: int) -> int:
-    """A generous estimate of device memory per run (parameters, optimiser, activations, records)."""
-    mc = config.model
-    itemsize = max(jnp.dtype(config.jnp_dtype).itemsize, 4)
-    n_params = sum(fi * fo + fo for fi, fo in zip(mc.fan_ins, mc.layer_sizes))
-    batch = config.batch_size or n_train
-    units = sum(mc.layer_sizes)
-    records = (config.steps // config.record_every + 1) if config.record_every else 0
-    per_step = 8 * n_params + 8 * batch * (units + mc.n_inputs)
-    if config.estimator == "score_function":
-        per_step += 4 * config.score_samples * batch * mc.n_outputs
-    return itemsize * (per_step + records * (16 + 6 * mc.n_layers)) + 1024
-
-
-def choose_chunk(
-    n_runs: int, config: train_lib.TrainConfig, n_train: int, memory_mb: float, n_devices: int, chunk_size: int = 0
-) -> tuple[int, int]:
-    """(runs per compiled call, runs per vmapped block).
-
-    The block is :func:`fixed_block`. A chunk fits ``memory_mb``, holds at most :data:`MAX_CHUNK` runs, and is a
-    multiple of ``n_devices × block``; chunks are balanced so that the padding of the last one
-    is small.
-    """
-    per_run = bytes_per_run(config, n_train)
-    if chunk_size:
-        largest = chunk_size
-    else:
-        largest = max(1, min(int(memory_mb * 2**20 // per_run), MAX_CHUNK))
-    n_chunks = math.ceil(n_runs / largest)
-    per_device = math.ceil(math.ceil(n_runs / n_chunks) / n_devices)
-    block = fixed_block(config, n_train)
-    per_device = math.ceil(per_device / block) * block
-    return per_device * n_devices, block
-
-
-class Compiled:
-    """``jit(vmap(train))`` for one static combination and chunk size, compiled ahead of time."""
-
-    def __init__(
-        self, config: train_lib.TrainConfig, data: train_lib.Data, chunk: int, block: int, devices: Sequence[jax.Device]
-    ):
-        self.config = config
-        self.chunk = chunk
-        self.block = block
-        self.devices = tuple(devices)
-        train_one = train_lib.make_train(config)
-
-        def train_shard(runs, data):
-            return jax.lax.map(lambda run: train_one(run, data), runs, batch_size=block)
-
-        if len(self.devices) > 1:
-            mesh = Mesh(np.asarray(self.devices), ("grid",))
-            self.run_sharding = NamedSharding(mesh, PartitionSpec("grid"))
-            self.data_sharding = NamedSharding(mesh, PartitionSpec())
-            train_chunk = jax.shard_map(
-                train_shard,
-                mesh=mesh,
-                in_specs=(PartitionSpec("grid"), PartitionSpec()),
-                out_specs=PartitionSpec("grid"),
-                check_vma=False,  # the scan carries start from constants; every run is independent
-            )
-        else:
-            self.run_sharding = self.data_sharding = jax.sharding.SingleDeviceSharding(self.devices[0])
-            train_chunk = train_shard
-        jitted = jax.jit(
-            train_chunk,
-            in_shardings=(self.run_sharding, self.data_sharding),
-            out_shardings=self.run_sharding,
-        )
-        self.data = jax.device_put(data, self.data_sharding)
-        example = run_inputs_struct(config, chunk, self.run_sharding)
-        start = time.perf_counter()
-        self.executable = jitted.lower(example, self.data).compile()
-        self.compile_time_s = time.perf_counter() - start
-
-    def __call__(self, runs: dict[str, np.ndarray]):
-        mdtype = self.config.metric_dtype
-        inputs = train_lib.RunInputs(
-            **{
-                k: np.asarray(v, np.int32 if k in ("seed", "init_scheme") else mdtype)
-                for k, v in runs.items()
-            }
-        )
-        inputs = jax.device_put(inputs, self.run_sharding)
-        return self.executable(inputs, self.data)
-
-
-def run_inputs_struct(config: train_lib.TrainConfig, chunk: int, sharding) -> train_lib.RunInputs:
-    fields = {}
-    for name in train_lib.RunInputs._fields:
-        dtype = jnp.int32 if name in ("seed", "init_scheme") else config.metric_dtype
-        fields[name] = jax.ShapeDtypeStruct((chunk,), dtype, sharding=sharding)
-    return train_lib.RunInputs(**fields)
-
-
-def to_data(dataset, dtype) -> train_lib.Data:
-    """The dataset's arrays in the run's dtype."""
-    return train_lib.Data(*(jnp.asarray(a, dtype) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)))
 
 
 @contextlib.contextmanager
@@ -213,17 +104,6 @@ class Interrupted(KeyboardInterrupt):
             f"interrupted; {done} of {total} chunks ({runs:,} runs) are kept in {folder}; run the same command "
             f"again to resume from them (--restart starts over)"
         )
-
-
-def fixed_block(config: train_lib.TrainConfig, n_train: int) -> int:
-    """Runs per vmapped block of a program: from the program alone (its model, batch and records),
-    never from the size of the grid, the chunk, the memory budget or the devices. Every run is
-    computed in a block of exactly this many lanes (padded with copies), so its numbers do not
-    depend on what else is in the sweep: XLA may pick different kernels (and float round-off)
-    for a different vmapped shape, which training then amplifies. The largest power of two within
-    the kind's :data:`BLOCK_BYTES`."""
-    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(config, n_train))
-    return 1 << (fits.bit_length() - 1)
 
 
 @dataclasses.dataclass
@@ -396,10 +276,11 @@ def _run_in_memory(plan: Plan, devices, progress: bool, on_combination):
     bar = _Progress(layout.n_runs * layout.n_programs, progress, sweep.name)
     compile_s = run_s = 0.0
     wall_start = time.perf_counter()
+    inits: dict = {}  # init programs shared by the training programs of one architecture
     try:
         for p, (combo, config) in enumerate(zip(plan.combos, plan.configs)):
             with _precision(config.dtype):
-                compiled = _compile(plan, p, devices, bar)
+                compiled = _compile(plan, p, devices, bar, inits)
                 start = time.perf_counter()
                 for c in range(layout.chunks_per_program):
                     _train_chunk(compiled, sweep, piece, p, *layout.bounds(c), bar)
@@ -417,11 +298,12 @@ def _run_in_memory(plan: Plan, devices, progress: bool, on_combination):
     return store_lib.labelled(piece, layout, attrs)
 
 
-def _compile(plan: Plan, p: int, devices, bar: _Progress) -> Compiled:
+def _compile(plan: Plan, p: int, devices, bar: _Progress, inits: dict) -> Compiled:
     config = plan.configs[p]
     used = plan.devices_for(p, devices)
     bar.status(f"compiling {_label(plan.sweep, plan.combos[p])}".strip())
-    compiled = Compiled(config, to_data(plan.dataset, config.jnp_dtype), plan.call_runs(p, len(used)), plan.blocks[p], used)
+    compiled = Compiled(config, to_data(plan.dataset, config.jnp_dtype), plan.call_runs(p, len(used)), plan.blocks[p], used,
+                        inits)
     bar.status(_label(plan.sweep, plan.combos[p]))
     return compiled
 
@@ -469,11 +351,12 @@ def _run_to_store(plan: Plan, folder: Path, devices, progress: bool, restart: bo
     if done and progress:
         print(f"lossjax: resuming: {len(done)} of {len(layout.chunk_ids())} chunks already done", file=sys.stderr)
     compile_s, wall_start = 0.0, time.perf_counter()
+    inits: dict = {}  # init programs shared by the training programs of one architecture
     try:
         for p in sorted({p for p, _ in mine}):
             config = plan.configs[p]
             with _precision(config.dtype):
-                compiled = _compile(plan, p, devices, bar)
+                compiled = _compile(plan, p, devices, bar, inits)
                 compile_s += compiled.compile_time_s
                 for c in (c for q, c in mine if q == p):
                     lo, hi = layout.bounds(c)

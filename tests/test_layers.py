@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "lossjax"
-LAYERS = ("host", "core", "io", "data", "reports", "grid", "config", "preflight", "distributed", "runner", "bench",
+LAYERS = ("host", "core", "io", "data", "reports", "grid", "config", "preflight", "distributed", "programs", "runner", "bench",
           "cli")
 #: Third-party packages the pure core may import.
 CORE_ALLOWED = {"jax", "optax", "flax", "numpy", "math", "dataclasses", "typing", "collections", "__future__",

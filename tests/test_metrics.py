@@ -23,7 +23,7 @@ import pytest
 
 from lossjax.core import metrics, summaries
 from lossjax.core import models
-from lossjax import runner
+from lossjax import programs, runner
 from lossjax.core import train
 from lossjax.core.metrics import CONVERGED, DIVERGED, NEVER, SLOW, STALLED, Thresholds
 from engine_cases import runs, single
@@ -489,7 +489,7 @@ def mlp_runs():
     from lossjax import data as datasets
 
     ds = datasets.make_dataset("xor")
-    data = runner.to_data(ds, jnp.float32)
+    data = programs.to_data(ds, jnp.float32)
     batch = runs(np.float32, init_scheme=models.init_scheme_index("he"), init_scale=[0.0, 0.0],
                  init_bias=[-10.0, 1.0], learning_rate=0.1)
     s, _ = train_many(cfg, batch, data)

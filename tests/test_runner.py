@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossjax import runner
+from lossjax import programs, runner
 from lossjax import config as sweep_lib
 from lossjax.core import train
 
@@ -77,7 +77,7 @@ def chunk_calls():
     """Records the number of rows each compiled call receives."""
     sizes = Calls()
     sizes.compiled = []
-    original = runner.Compiled.__call__
+    original = programs.Compiled.__call__
 
     def spy(self, runs):
         sizes.append(len(runs["seed"]))
@@ -85,7 +85,7 @@ def chunk_calls():
         return original(self, runs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runner.Compiled, "__call__", spy)
+        mp.setattr(programs.Compiled, "__call__", spy)
         yield sizes
 
 
@@ -106,7 +106,7 @@ def grid_rows(spec):
                 }
             )
         )
-    return cfg, rows, runner.to_data(dataset, cfg.jnp_dtype)
+    return cfg, rows, programs.to_data(dataset, cfg.jnp_dtype)
 
 
 def flat(ds, name):
@@ -183,7 +183,7 @@ def block_of(spec) -> int:
     sweep = sweep_lib.parse_sweep(spec)
     dataset = sweep.make_dataset()
     cfg = sweep.train_config(sweep.static_combinations()[0], dataset.x_train.shape[1], dataset.y_train.shape[1])
-    return runner.fixed_block(cfg, dataset.x_train.shape[0])
+    return programs.fixed_block(cfg, dataset.x_train.shape[0])
 
 
 def assert_bitwise(a, b):
@@ -212,11 +212,11 @@ def test_sharded_in_blocks_equals_one_device(one_device):
     assert len(jax.devices()) == 4, "tests/conftest.py should give 4 host CPU devices"
     sweep = sweep_lib.parse_sweep(SWEEP)
     cfg = sweep.train_config(sweep.static_combinations()[0], 1, 1)
-    per_run = runner.bytes_per_run(cfg, 1)
+    per_run = programs.bytes_per_run(cfg, 1)
     with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
-        mp.setattr(runner, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
+        mp.setattr(programs, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
         mp.setattr(runner, "CALL_RUN_STEPS", 1)  # one block per device per call
-        assert runner.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
+        assert programs.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
         ds_sharded = runner.run_sweep(SWEEP)
         assert sizes == [8, 8]  # 10 runs in calls of 4 devices × 1 block × 2 runs, the last padded
         ds_one = runner.run_sweep(SWEEP, devices=jax.devices()[:1])
@@ -341,13 +341,63 @@ def test_several_blocks_per_call_equal_one_block_per_call():
     holds changes nothing: bitwise the same results as one block per device per call."""
     sweep = sweep_lib.parse_sweep(SWEEP)
     cfg = sweep.train_config(sweep.static_combinations()[0], 1, 1)
-    per_run = runner.bytes_per_run(cfg, 1)
+    per_run = programs.bytes_per_run(cfg, 1)
     results = {}
     for call_run_steps in (1, 1 << 30):
         with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
-            mp.setattr(runner, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
+            mp.setattr(programs, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
             mp.setattr(runner, "CALL_RUN_STEPS", call_run_steps)
             results[call_run_steps] = runner.run_sweep(SWEEP, devices=jax.devices()[:2]), list(sizes)
     assert results[1][1] == [4, 4, 4]  # 10 runs: 2 devices × 1 block of 2 per call
     assert results[1 << 30][1] == [12]  # one call: 2 devices × 3 blocks of 2
     assert_bitwise(results[1][0], results[1 << 30][0])
+
+
+# --------------------------------------------------------------------------------------
+# Scheme initialisations in their own program
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float64"])
+def test_init_program_draws_what_the_training_program_would(dtype):
+    """θ_0 from :class:`~lossjax.programs.InitProgram` (compiled at ``INIT_OPT_LEVEL``) is bitwise
+    θ_0 drawn inside a jitted program at XLA's default level, for every scheme."""
+    from lossjax.core import models
+
+    mc = models.ModelConfig(kind="mlp", n_inputs=3, n_outputs=2, depth=4, width=5, hidden_activation="relu")
+    cfg = train.TrainConfig(model=mc, dtype=dtype, init_mode="scheme", init_rai=True)
+    n = 2 * len(models.INIT_SCHEMES)
+    metric = np.float64 if dtype == "float64" else np.float32
+    runs = train.RunInputs(
+        seed=np.arange(n, dtype=np.int32), learning_rate=np.full(n, 0.1, metric), init_w=np.zeros(n, metric),
+        init_b=np.zeros(n, metric), init_scheme=np.arange(n, dtype=np.int32) % len(models.INIT_SCHEMES),
+        init_scale=np.linspace(0.5, 2.0, n).astype(metric), init_bias=np.full(n, 0.1, metric),
+        init_bias_std=np.full(n, 0.2, metric), target=np.full(n, np.nan, metric),
+    )
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    with runner._precision(dtype):
+        program = programs.InitProgram(cfg, n, device)
+        hoisted = jax.device_get(program(jax.device_put(runs, device)))
+        inline = jax.device_get(jax.jit(jax.vmap(lambda r: train.init_params(cfg, r)))(runs))
+    assert programs.INIT_OPT_LEVEL < 2  # the level the claim is about (XLA's default is 2)
+    for a, b in zip(jax.tree_util.tree_leaves(hoisted), jax.tree_util.tree_leaves(inline), strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b), "θ_0 differs"
+
+
+def test_programs_of_one_architecture_share_one_init_program():
+    """Two losses × two optimisers of one MLP: four training programs, one init program."""
+    spec = copy.deepcopy(MLP_SWEEP)
+    spec["train"]["loss"] = ["quadratic", "bce"]
+    spec["train"]["optimizer"] = ["sgd", "momentum"]
+    built = []
+    original = programs.InitProgram.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(args[0])
+        original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(programs.InitProgram, "__init__", spy)
+        ds = runner.run_sweep(spec)
+    assert len(built) == 1
+    assert ds.sizes["loss"] == 2 and ds.sizes["optimizer"] == 2

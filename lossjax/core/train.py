@@ -222,8 +222,13 @@ def init_params(config: TrainConfig, run: RunInputs):
     )
 
 
-def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary, Observation | None]]:
-    """Builds ``train(run, data) -> (summary, trajectory)`` for one run (see module docstring).
+def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation | None]]:
+    """Builds ``train(run, data, params0=None) -> (summary, trajectory)`` for one run (see module docstring).
+
+    ``params0`` is θ_0 as :func:`init_params` draws it for ``run``; ``None`` draws it inside
+    ``train``. The runner passes it in for scheme initialisations: the draws are then compiled
+    once per architecture (in their own small program) instead of into every training program,
+    which halves an MLP program's compile time; the values are the same.
 
     ``trajectory`` is ``None`` unless ``config.record_every > 0``; then it is an
     :class:`~lossjax.core.metrics.Observation` whose leaves have a leading axis of
@@ -232,7 +237,7 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
     model = Model.build(config)
     thresholds, n_steps = config.thresholds, config.steps
 
-    def train(run: RunInputs, data: Data):
+    def train(run: RunInputs, data: Data, params0=None):
         y_train = jnp.where(jnp.isfinite(run.target), jnp.full_like(data.y_train, run.target), data.y_train)
         run_key = jax.random.key(run.seed)
         batch_key, sample_key = jax.random.fold_in(run_key, 1), jax.random.fold_in(run_key, 2)
@@ -242,7 +247,8 @@ def make_train(config: TrainConfig) -> Callable[[RunInputs, Data], tuple[Summary
             return model.evaluate(params, x, y, jax.random.fold_in(sample_key, t))
 
         optimizer = make_optimizer(config.optimizer, run.learning_rate, config.jnp_dtype)
-        params0 = init_params(config, run)
+        if params0 is None:
+            params0 = init_params(config, run)
         # θ_0 and θ_T are evaluated outside the scan, so that inside it only what the
         # accumulators (and records) need is computed (XLA removes the rest of each step).
         obs0, _ = evaluate(params0, 0)

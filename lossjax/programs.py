@@ -1,0 +1,206 @@
+"""The compiled programs of a sweep and their sizes: what runs on the devices.
+
+A static combination of a sweep is one training program (:class:`Compiled`): the training
+function of :mod:`lossjax.core.train`, vmapped over a block of :func:`fixed_block` runs,
+``lax.map`` over the blocks of a call and ``shard_map`` over the devices. Runs whose θ_0 comes
+from an initialisation scheme get it from a separate :class:`InitProgram`, compiled once per
+architecture and shared by every training program of that architecture (an MLP's random draws
+are a third to a half of its training program's compile time otherwise). :func:`choose_chunk`
+sizes the chunks results are kept in from the memory budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from lossjax.core import train as train_lib
+
+#: Upper bound on runs per chunk (keeps progress and host transfers granular).
+MAX_CHUNK = 1 << 20
+
+#: Working-set budget of one vmapped block of runs, by kind of model, measured on a 2-core CPU
+#: (``bytes_per_run`` is a generous estimate, so these are larger than the cache they target).
+#: Neurons: 16 MiB blocks (~14,000 neurons) ran 2.8x faster than one vmap over 10^6 runs. MLPs
+#: (depth 3, 200 steps; model-steps/s by block size): width 16 / 128 samples: 8: 3.04e4,
+#: 16: 3.17e4, 32: 2.97e4, 64: 2.86e4; width 64 / 256 samples: 1: 4.68e3, 2: 4.90e3, 4: 4.72e3,
+#: 8: 4.44e3, 16: 2.66e3; a 4 MiB budget gives blocks of 16 and 2 there.
+BLOCK_BYTES = {"neuron": 16 << 20, "mlp": 4 << 20}
+
+
+def bytes_per_run(config: train_lib.TrainConfig, n_train: int) -> int:
+    """A generous estimate of device memory per run (parameters, optimiser, activations, records)."""
+    mc = config.model
+    itemsize = max(jnp.dtype(config.jnp_dtype).itemsize, 4)
+    n_params = sum(fi * fo + fo for fi, fo in zip(mc.fan_ins, mc.layer_sizes))
+    batch = config.batch_size or n_train
+    units = sum(mc.layer_sizes)
+    records = (config.steps // config.record_every + 1) if config.record_every else 0
+    per_step = 8 * n_params + 8 * batch * (units + mc.n_inputs)
+    if config.estimator == "score_function":
+        per_step += 4 * config.score_samples * batch * mc.n_outputs
+    return itemsize * (per_step + records * (16 + 6 * mc.n_layers)) + 1024
+
+
+def choose_chunk(
+    n_runs: int, config: train_lib.TrainConfig, n_train: int, memory_mb: float, n_devices: int, chunk_size: int = 0
+) -> tuple[int, int]:
+    """(runs per compiled call, runs per vmapped block).
+
+    The block is :func:`fixed_block`. A chunk fits ``memory_mb``, holds at most :data:`MAX_CHUNK` runs, and is a
+    multiple of ``n_devices × block``; chunks are balanced so that the padding of the last one
+    is small.
+    """
+    per_run = bytes_per_run(config, n_train)
+    if chunk_size:
+        largest = chunk_size
+    else:
+        largest = max(1, min(int(memory_mb * 2**20 // per_run), MAX_CHUNK))
+    n_chunks = math.ceil(n_runs / largest)
+    per_device = math.ceil(math.ceil(n_runs / n_chunks) / n_devices)
+    block = fixed_block(config, n_train)
+    per_device = math.ceil(per_device / block) * block
+    return per_device * n_devices, block
+
+
+class Compiled:
+    """``jit(vmap(train))`` for one static combination and chunk size, compiled ahead of time.
+
+    ``inits`` caches :class:`InitProgram` by :func:`init_key` (and call shape) across the
+    programs of a sweep; ``compile_time_s`` counts an init program only where it was compiled.
+    """
+
+    def __init__(
+        self,
+        config: train_lib.TrainConfig,
+        data: train_lib.Data,
+        chunk: int,
+        block: int,
+        devices: Sequence[jax.Device],
+        inits: dict | None = None,
+    ):
+        self.config = config
+        self.chunk = chunk
+        self.block = block
+        self.devices = tuple(devices)
+        train_one = train_lib.make_train(config)
+        hoisted = config.init_mode == "scheme"
+
+        def train_shard(runs, data, params0):
+            if not hoisted:
+                return jax.lax.map(lambda run: train_one(run, data), runs, batch_size=block)
+            return jax.lax.map(lambda rp: train_one(rp[0], data, rp[1]), (runs, params0), batch_size=block)
+
+        if len(self.devices) > 1:
+            mesh = Mesh(np.asarray(self.devices), ("grid",))
+            self.run_sharding = NamedSharding(mesh, PartitionSpec("grid"))
+            self.data_sharding = NamedSharding(mesh, PartitionSpec())
+            train_chunk = jax.shard_map(
+                train_shard,
+                mesh=mesh,
+                in_specs=(PartitionSpec("grid"), PartitionSpec(), PartitionSpec("grid")),
+                out_specs=PartitionSpec("grid"),
+                check_vma=False,  # the scan carries start from constants; every run is independent
+            )
+        else:
+            self.run_sharding = self.data_sharding = jax.sharding.SingleDeviceSharding(self.devices[0])
+            train_chunk = train_shard
+        self.init = None
+        init_seconds = 0.0
+        if hoisted:
+            inits = {} if inits is None else inits
+            key = (init_key(config), chunk, self.devices)
+            if key not in inits:
+                inits[key] = InitProgram(config, chunk, self.run_sharding)
+                init_seconds = inits[key].compile_time_s
+            self.init = inits[key]
+        jitted = jax.jit(
+            train_chunk,
+            in_shardings=(self.run_sharding, self.data_sharding, self.run_sharding),
+            out_shardings=self.run_sharding,
+        )
+        self.data = jax.device_put(data, self.data_sharding)
+        example = run_inputs_struct(config, chunk, self.run_sharding)
+        params0 = self.init.params_struct if hoisted else None
+        start = time.perf_counter()
+        self.executable = jitted.lower(example, self.data, params0).compile()
+        self.compile_time_s = time.perf_counter() - start + init_seconds
+
+    def __call__(self, runs: dict[str, np.ndarray]):
+        mdtype = self.config.metric_dtype
+        inputs = train_lib.RunInputs(
+            **{
+                k: np.asarray(v, np.int32 if k in ("seed", "init_scheme") else mdtype)
+                for k, v in runs.items()
+            }
+        )
+        inputs = jax.device_put(inputs, self.run_sharding)
+        params0 = self.init(inputs) if self.init is not None else None
+        return self.executable(inputs, self.data, params0)
+
+
+def run_inputs_struct(config: train_lib.TrainConfig, chunk: int, sharding) -> train_lib.RunInputs:
+    fields = {}
+    for name in train_lib.RunInputs._fields:
+        dtype = jnp.int32 if name in ("seed", "init_scheme") else config.metric_dtype
+        fields[name] = jax.ShapeDtypeStruct((chunk,), dtype, sharding=sharding)
+    return train_lib.RunInputs(**fields)
+
+
+def to_data(dataset, dtype) -> train_lib.Data:
+    """The dataset's arrays in the run's dtype."""
+    return train_lib.Data(*(jnp.asarray(a, dtype) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)))
+
+
+def fixed_block(config: train_lib.TrainConfig, n_train: int) -> int:
+    """Runs per vmapped block of a program: from the program alone (its model, batch and records),
+    never from the size of the grid, the chunk, the memory budget or the devices. Every run is
+    computed in a block of exactly this many lanes (padded with copies), so its numbers do not
+    depend on what else is in the sweep: XLA may pick different kernels (and float round-off)
+    for a different vmapped shape, which training then amplifies. The largest power of two within
+    the kind's :data:`BLOCK_BYTES`."""
+    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(config, n_train))
+    return 1 << (fits.bit_length() - 1)
+
+
+#: XLA's backend (LLVM) optimisation level for :class:`InitProgram`: its draws run once per run,
+#: and at level 1 they compile about 4x faster than at the default with bitwise the same values
+#: (measured on the MNIST-1D MLP: 13.3 s -> 3.2 s on a loaded 2-core CPU; tested for every
+#: scheme and dtype in tests/test_runner.py).
+INIT_OPT_LEVEL = 1
+
+
+def init_key(config: train_lib.TrainConfig) -> tuple:
+    """What θ_0 depends on besides the run: programs with equal keys share an :class:`InitProgram`."""
+    mc = config.model
+    return (mc.kind, mc.n_inputs, mc.n_outputs, mc.depth, mc.width, mc.layer_groups, config.dtype, config.init_rai)
+
+
+class InitProgram:
+    """θ_0 of a call's runs drawn from their initialisation schemes (:func:`~lossjax.core.train.init_params`),
+    compiled ahead of time for calls of ``chunk`` runs, sharded like the training program's runs."""
+
+    def __init__(self, config: train_lib.TrainConfig, chunk: int, run_sharding):
+        def init_all(runs):
+            return jax.vmap(lambda run: train_lib.init_params(config, run))(runs)
+
+        jitted = jax.jit(init_all, in_shardings=(run_sharding,), out_shardings=run_sharding)
+        example = run_inputs_struct(config, chunk, run_sharding)
+        #: θ_0's shapes and dtypes (the training program's ``params0`` argument).
+        self.params_struct = jax.tree_util.tree_map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=run_sharding), jax.eval_shape(init_all, example)
+        )
+        start = time.perf_counter()
+        self.executable = jitted.lower(example).compile(
+            compiler_options={"xla_backend_optimization_level": INIT_OPT_LEVEL}
+        )
+        self.compile_time_s = time.perf_counter() - start
+
+    def __call__(self, inputs: train_lib.RunInputs):
+        return self.executable(inputs)

@@ -5,6 +5,9 @@ rate, ``get_optimizer(name).factory(learning_rate=run.learning_rate)``: the rate
 argument of the compiled program (vmapped over the grid), not a constant baked into it, so a
 grid of learning rates never recompiles. This is what :func:`optax.inject_hyperparams` is for,
 without the step counter and hyperparameter copy it would add to every run's scan carry.
+
+Precision: bfloat16 and float16 runs keep their optimiser's hyperparameters and state in float32
+and round each update once to the parameters' dtype (:func:`make_optimizer`, docs/precision.md).
 """
 
 from __future__ import annotations
@@ -96,7 +99,8 @@ def make_optimizer(name: str, learning_rate, dtype, state_dtype=None) -> optax.G
         return inner.init(cast(params, state_dtype))
 
     def update(grads, state, params=None):
-        updates, state = inner.update(cast(grads, state_dtype), state, None if params is None else cast(params, state_dtype))
+        params = None if params is None else cast(params, state_dtype)
+        updates, state = inner.update(cast(grads, state_dtype), state, params)
         return jax.tree_util.tree_map(lambda u, g: u.astype(g.dtype), updates, grads), state
 
     return optax.GradientTransformation(init, update)

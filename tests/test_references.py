@@ -10,7 +10,8 @@ tested. Each test names, in its docstring, the one-line change of the engine it 
 - K-class accuracy: numpy argmax of a numpy forward pass;
 - momentum, Nesterov, Adam, RMSprop, Adagrad and signSGD runs against numpy loops of their
   published update rules, written with optax's documented conventions;
-- bfloat16 and float16 runs against numpy in the same precision (``ml_dtypes`` bfloat16);
+- bfloat16 and float16 runs (SGD and Adam) against numpy in the same precision (``ml_dtypes``
+  bfloat16), the optimiser in float32 as documented;
 - ``born_dead`` on nearly constant outputs; the saturation threshold is strict;
 - ``outcome_shares`` on a known mix of outcomes;
 - ``layer_act_mean``/``std``, ``layer_grad_norm`` and ``layer_grad_norm_mean`` against a numpy
@@ -309,20 +310,41 @@ def test_optimizer_run_equals_its_published_rule(name):
 LOW = {"bfloat16": ml_dtypes.bfloat16, "float16": np.float16}
 
 
-def np_low_precision_neuron(w, b, eta, steps, dtype):
-    """The texts' neuron (x = 1, y = 0, quadratic cost, SGD) with every operation rounded to
-    ``dtype``: returns z_t for t = 0..T and the number of steps with an exactly zero gradient."""
+def np_low_precision_neuron(w, b, eta, steps, dtype, optimizer="sgd", state=np.float32):
+    """The texts' neuron (x = 1, y = 0, quadratic cost) with every operation of the forward and
+    backward pass and every parameter rounded to ``dtype``, trained by the optimiser with its
+    learning rate, constants, state and arithmetic in ``state`` (lossjax's documented contract:
+    float32), the update Δ rounded once to ``dtype``, θ ← θ + Δ in ``dtype``:
+
+    sgd: Δ = −η g;
+    adam (Kingma & Ba 2015, optax's order): m ← (1−β1) g + β1 m, v ← (1−β2) g² + β2 v,
+      m̂ = m/(1−β1^t), v̂ = v/(1−β2^t) (1 − β^t computed in float64, then rounded to ``state``),
+      Δ = −η m̂/(√v̂ + ε), β = (0.9, 0.999), ε = 1e-8.
+
+    Returns z_t for t = 0..T and the number of steps with an exactly zero gradient."""
     r = lambda v: np.asarray(v, np.float64).astype(dtype)  # noqa: E731  (round to dtype)
-    w, b, eta, one = r(w), r(b), r(eta), r(1.0)
+    c = lambda v: np.asarray(v, np.float64).astype(state)  # noqa: E731  (a constant in state's dtype)
+    w, b, one = r(w), r(b), r(1.0)
+    m, v = c(0.0), c(0.0)
     zs, zero = [], 0
     for t in range(steps + 1):
         z = r(w + b)
         a = r(one / r(one + r(np.exp(-np.float64(z)))))
         g = r(r(a * r(one - a)) * a)  # (a − y) σ'(z), y = 0
         zs.append(float(z))
-        if t < steps:
-            zero += int(float(g) == 0.0)
-            w, b = r(w - r(eta * g)), r(b - r(eta * g))
+        if t == steps:
+            break
+        zero += int(float(g) == 0.0)
+        gs = g.astype(state)
+        if optimizer == "sgd":
+            delta = r(gs * c(-eta))
+        else:
+            with np.errstate(all="ignore"):  # state = float16: ε rounds to 0, 0/0 is NaN
+                m = c(1 - 0.9) * gs + c(0.9) * m
+                v = c(1 - 0.999) * (gs * gs) + c(0.999) * v
+                m_hat, v_hat = m / c(1 - 0.9 ** (t + 1)), v / c(1 - 0.999 ** (t + 1))
+                delta = r(m_hat / (np.sqrt(v_hat) + c(1e-8)) * c(-eta))
+        w, b = r(w + delta), r(b + delta)
     return np.asarray(zs), zero
 
 
@@ -352,6 +374,39 @@ def test_low_precision_run_equals_numpy_in_the_same_precision(dtype):
     # σ(6) rounds to 1 in bfloat16, σ(9) in both: no gradient at any step, never in float32.
     expected = [0, 0, steps, steps, 0] if dtype == "bfloat16" else [0, 0, 0, steps, 0]
     np.testing.assert_array_equal(s["zero_grad_steps"], expected)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_low_precision_adam_keeps_its_state_in_float32(dtype):
+    """Catches: Adam's hyperparameters or state back in the parameters' dtype (in bfloat16 β2
+    rounds to 1 and β1 to 0.8984; in float16 ε = 1e-8 rounds to 0, so a zero gradient gives
+    m/(√v + ε) = 0/0 = NaN), or the update not rounded to the dtype. The texts' neuron (η = 0.15,
+    100 steps) from inits on both sides of saturation: z_t within one ulp of the numpy loop with
+    float32 state, parameters in the dtype (it agrees exactly on this machine); the same loop with
+    the state in the parameters' dtype is more than one ulp away or NaN on at least 3 of the 5."""
+    npdt = LOW[dtype]
+    inits = [(0.6, 0.9), (2.0, 2.0), (2.5, 1.5), (3.0, 3.0), (4.5, 4.5)]
+    eta, steps = 0.15, 100
+    cfg = train.TrainConfig(model=models.ModelConfig(), loss="quadratic", optimizer="adam", dtype=dtype,
+                            steps=steps, record_every=1)
+    w0, b0 = np.asarray(inits).T
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction: decay ** int32 count
+        s, traj = train_many(cfg, runs(np.float32, init_w=w0, init_b=b0, learning_rate=eta),
+                             data([[1.0]], [[0.0]], dtype=npdt))
+    eps = float(ml_dtypes.finfo(npdt).eps)
+    told_apart = []
+    for i, (w, b) in enumerate(inits):
+        z, zero = np_low_precision_neuron(w, b, eta, steps, npdt, "adam")
+        z_low, _ = np_low_precision_neuron(w, b, eta, steps, npdt, "adam", state=npdt)
+        ulp = eps * 2.0 ** np.floor(np.log2(np.maximum(np.abs(z), 1.0)))  # |z| < 1: the ulp at 1
+        assert np.max(np.abs(traj["logit"][i] - z) / ulp) <= 1, (dtype, w, b)
+        assert s["zero_grad_steps"][i] == zero, (dtype, w, b)
+        told_apart.append(not np.all(np.isfinite(z_low)) or np.max(np.abs(z_low - z) / ulp) > 1)
+    assert np.all(np.isfinite(traj["logit"]))
+    assert sum(told_apart) >= 3, told_apart
+    if dtype == "float16":  # from (4.5, 4.5) g = 0 at every step: no move, where 0/0 would be NaN
+        assert np.all(traj["logit"][4] == 9.0) and s["zero_grad_steps"][4] == steps
+        assert np.isnan(np_low_precision_neuron(4.5, 4.5, eta, steps, npdt, "adam", state=npdt)[0][-1])
 
 
 # --------------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ class TrainConfig:
       loss: loss registry spec (see :mod:`lossjax.core.losses`).
       optimizer: optimiser name (see :mod:`lossjax.core.optimizers`).
       dtype: ``"float32"``, ``"float64"`` (needs ``jax_enable_x64``), ``"bfloat16"`` or
-        ``"float16"``: parameters, data and all model arithmetic use it.
+        ``"float16"``: parameters, data and all model arithmetic use it (the optimiser of a
+        bfloat16/float16 run works in float32, see :func:`~lossjax.core.optimizers.make_optimizer`).
       steps: number of updates T.
       batch_size: 0 for full batch; otherwise each step draws ``batch_size`` sample indices
         uniformly with replacement from the training set, keyed per run and step (as the

@@ -45,7 +45,8 @@ def bytes_per_run(config: train_lib.TrainConfig, n_train: int) -> int:
     per_step = 8 * n_params + 8 * batch * (units + mc.n_inputs)
     if config.estimator == "score_function":
         per_step += 4 * config.score_samples * batch * mc.n_outputs
-    return itemsize * (per_step + records * (16 + 6 * mc.n_layers)) + 1024
+    probe = 2 if config.roundoff_probe else 1  # the round-off probe trains each run twice
+    return itemsize * (probe * per_step + records * (16 + 6 * mc.n_layers)) + 1024
 
 
 def choose_chunk(

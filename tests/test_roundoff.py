@@ -176,3 +176,57 @@ def test_flag_rule_on_hand_set_records():
     assert flag(record(0.005), record(0.005, reached=False)) == 1  # outcome converged vs stalled
     assert flag(record(1e-12), record(3e-12)) == 0  # both below ε·L_0 = 1e-7
     assert flag(record(0.5), record(np.nan)) == 1
+
+
+def test_reports_count_the_flag_and_mark_the_atlas(tmp_path):
+    """The atlas report's roundoff.md and the MLP roundoff.md against the flag counted here; no
+    table without the probe."""
+    from test_reports import make, run_small, table
+
+    ds = run_small("neuron", "neuron_atlas_roundoff", **{
+        "train.optimizer": ["sgd", "adam"], "train.learning_rate": [0.15, 1.5], "train.steps": 40,
+        "init.w": {"start": -6.0, "stop": 6.0, "num": 9}, "init.b": {"start": -6.0, "stop": 6.0, "num": 9}})
+    folder = make("neuron", "report_atlas", ds.copy(), tmp_path / "atlas")
+    rows = table(folder / "roundoff.md")
+    assert len(rows) == 2 * 2 * 2 + 1
+    for row in rows[:-1]:
+        flag = ds.roundoff_decided.sel(loss=row["loss"], optimizer=row["optimizer"], dtype=row["dtype"]).values
+        assert int(row["runs"]) == flag.size == 2 * 9 * 9
+        assert row["decided (all η)"] == f"{np.mean(flag == 1):.4f}"
+    assert rows[-1]["runs"] == str(ds.roundoff_decided.size)
+    assert (folder / "steps_to_target_float32.png").is_file()
+    assert "Black x" in (folder / "README.md").read_text()
+    # the same sweep without the probe: no round-off table, no marks
+    off = make("neuron", "report_atlas", ds.assign(roundoff_decided=ds.roundoff_decided * 0 + metrics.NOT_PROBED),
+               tmp_path / "off")
+    assert not (off / "roundoff.md").exists() and "Black x" not in (off / "README.md").read_text()
+
+    with jax.numpy_dtype_promotion("standard"):  # optax's Adam
+        xor = run_small("mlp", "mlp_xor_roundoff", **{"train.seed": {"num": 2}, "init.scale": [0.0, 1.0]})
+    rows = table(make("mlp", "report_roundoff", xor, tmp_path / "xor") / "roundoff.md")
+    assert len(rows) == 2 * 2 * 2 + 1
+    for row in rows[:-1]:
+        flag = xor.roundoff_decided.sel(optimizer=row["optimizer"], dtype=row["dtype"],
+                                        init_scale=float(row["init_scale"])).values
+        assert row["round-off decided"] == f"{np.mean(flag == 1):.3f}" and int(row["runs"]) == flag.size
+    # the symmetric init with Adam is decided by round-off in both dtypes, on seeds 0 and 1
+    assert np.all(xor.roundoff_decided.sel(optimizer="adam", init_scale=0.0).values == 1)
+
+
+def test_readme_table_is_the_committed_tables():
+    """The README's share per study is the 'all' row of each committed results/<name>/roundoff.md."""
+    from pathlib import Path
+
+    from test_reports import table
+
+    root = Path(__file__).resolve().parents[1]
+    readme = root.joinpath("README.md").read_text()
+    start = readme.index("| study | sweep | runs | round-off-decided share |")
+    lines = readme[start:].split("\n\n")[0].splitlines()[2:]
+    assert len(lines) >= 4
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        name = cells[1].strip("`")
+        last = table(root / "results" / name / "roundoff.md")[-1]
+        share = last.get("round-off decided", last.get("decided (all η)"))
+        assert cells[2] == f"{int(last['runs']):,}" and cells[3] == share, (name, cells, last)

@@ -11,6 +11,8 @@ sizes the chunks results are kept in from the memory budget.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import time
 from collections.abc import Sequence
@@ -165,8 +167,10 @@ def fixed_block(config: train_lib.TrainConfig, n_train: int) -> int:
     computed in a block of exactly this many lanes (padded with copies), so its numbers do not
     depend on what else is in the sweep: XLA may pick different kernels (and float round-off)
     for a different vmapped shape, which training then amplifies. The largest power of two within
-    the kind's :data:`BLOCK_BYTES`."""
-    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(config, n_train))
+    the kind's :data:`BLOCK_BYTES`. The same with the round-off probe on or off (computed without
+    it), so that the probe leaves every run's other results bit for bit as they are."""
+    alone = dataclasses.replace(config, roundoff_probe=False)
+    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(alone, n_train))
     return 1 << (fits.bit_length() - 1)
 
 

@@ -183,9 +183,10 @@ def test_reports_count_the_flag_and_mark_the_atlas(tmp_path):
     table without the probe."""
     from test_reports import make, run_small, table
 
-    ds = run_small("neuron", "neuron_atlas_roundoff", **{
-        "train.optimizer": ["sgd", "adam"], "train.learning_rate": [0.15, 1.5], "train.steps": 40,
-        "init.w": {"start": -6.0, "stop": 6.0, "num": 9}, "init.b": {"start": -6.0, "stop": 6.0, "num": 9}})
+    with jax.numpy_dtype_promotion("standard"):  # optax's Adam
+        ds = run_small("neuron", "neuron_atlas_roundoff", **{
+            "train.optimizer": ["sgd", "adam"], "train.learning_rate": [0.15, 1.5], "train.steps": 40,
+            "init.w": {"start": -6.0, "stop": 6.0, "num": 9}, "init.b": {"start": -6.0, "stop": 6.0, "num": 9}})
     folder = make("neuron", "report_atlas", ds.copy(), tmp_path / "atlas")
     rows = table(folder / "roundoff.md")
     assert len(rows) == 2 * 2 * 2 + 1

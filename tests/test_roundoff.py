@@ -231,3 +231,18 @@ def test_readme_table_is_the_committed_tables():
         last = table(root / "results" / name / "roundoff.md")[-1]
         share = last.get("round-off decided", last.get("decided (all η)"))
         assert cells[2] == f"{int(last['runs']):,}" and cells[3] == share, (name, cells, last)
+
+
+def test_committed_phase_results_equal_with_and_without_probe():
+    """The committed mlp_phase (no probe) and the float32 half of mlp_phase_roundoff (probe on) hold
+    the same numbers, bit for bit, in every variable but the flag."""
+    from pathlib import Path
+
+    import xarray as xr
+
+    root = Path(__file__).resolve().parents[1] / "results"
+    off = xr.open_dataset(root / "mlp_phase" / "results.nc")
+    on = xr.open_dataset(root / "mlp_phase_roundoff" / "results.nc").sel(dtype="float32")
+    assert set(on.roundoff_decided.values.ravel()) <= {0, 1}
+    for name in off.data_vars:
+        np.testing.assert_array_equal(off[name].transpose(*on[name].dims).values, on[name].values, err_msg=name)

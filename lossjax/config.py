@@ -149,6 +149,8 @@ _THRESHOLDS: dict[str, tuple[str, dict]] = {
     "divergence_factor": ("a run has diverged when L_T > divergence_factor * L_0", dict(above=0)),
     "dormant_tau": ("a unit is dormant when its mean |h| over its layer's mean is <= this (Sokar et al. 2023)",
                     dict(minimum=0)),
+    "roundoff_tolerance": ("with roundoff_probe: a relative change of the final loss above this flags "
+                           "roundoff_decided", dict(above=0)),
 }
 
 
@@ -206,6 +208,8 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
         Key(Param("score_samples", int, "samples per step of the score-function estimator", 16, minimum=2, below=_BIG)),
         Key(Param("record_every", int, "record trajectories every k steps (must divide steps); 0: none", 0,
                   minimum=0, below=_BIG)),
+        Key(Param("roundoff_probe", bool, "train each run again from θ_0 perturbed by a relative ε of its dtype "
+                  "(1e-7 float32, 1e-14 float64) in the same program, and flag roundoff_decided", False)),
     ]),
     ("init", [
         Key(_Shaped("points", float, "explicit neuron initialisations, one run per (w, b)", None, nullable=True,
@@ -419,7 +423,7 @@ class _Parser:
             **top, model_kind=kind, impl=settings["model"]["impl"], dataset=dataset,
             dataset_params=tuple(sorted(params.items())), data_seed=settings["data"]["seed"],
             batch_size=settings["data"]["batch_size"], init_mode=init_mode, score_samples=tr["score_samples"],
-            record_every=tr["record_every"], thresholds=thresholds, chunk_size=settings["run"]["chunk_size"],
+            record_every=tr["record_every"], roundoff_probe=tr["roundoff_probe"], thresholds=thresholds, chunk_size=settings["run"]["chunk_size"],
             memory_mb=float(settings["run"]["memory_mb"]), axes=axes, source=source,
         )
         self.check_combinations(sweep)

@@ -83,6 +83,7 @@ class Sweep:
     memory_mb: float
     axes: tuple[Axis, ...]
     source: str  # the sweep as written: TOML text, or JSON of the dict it came from
+    roundoff_probe: bool = False  # [train].roundoff_probe: train each run again from a perturbed θ_0
 
     def axis(self, name: str) -> Axis:
         for a in self.axes:
@@ -142,6 +143,7 @@ class Sweep:
             init_mode=self.init_mode,
             thresholds=self.thresholds,
             record_every=self.record_every,
+            roundoff_probe=self.roundoff_probe,
             init_rai=self.init_mode == "scheme" and "rai" in self._scheme_names(),
         )
 

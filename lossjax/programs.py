@@ -11,6 +11,8 @@ sizes the chunks results are kept in from the memory budget.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import time
 from collections.abc import Sequence
@@ -45,7 +47,8 @@ def bytes_per_run(config: train_lib.TrainConfig, n_train: int) -> int:
     per_step = 8 * n_params + 8 * batch * (units + mc.n_inputs)
     if config.estimator == "score_function":
         per_step += 4 * config.score_samples * batch * mc.n_outputs
-    return itemsize * (per_step + records * (16 + 6 * mc.n_layers)) + 1024
+    probe = 2 if config.roundoff_probe else 1  # the round-off probe trains each run twice
+    return itemsize * (probe * per_step + records * (16 + 6 * mc.n_layers)) + 1024
 
 
 def choose_chunk(
@@ -164,8 +167,10 @@ def fixed_block(config: train_lib.TrainConfig, n_train: int) -> int:
     computed in a block of exactly this many lanes (padded with copies), so its numbers do not
     depend on what else is in the sweep: XLA may pick different kernels (and float round-off)
     for a different vmapped shape, which training then amplifies. The largest power of two within
-    the kind's :data:`BLOCK_BYTES`."""
-    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(config, n_train))
+    the kind's :data:`BLOCK_BYTES`. The same with the round-off probe on or off (computed without
+    it), so that the probe leaves every run's other results bit for bit as they are."""
+    alone = dataclasses.replace(config, roundoff_probe=False)
+    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(alone, n_train))
     return 1 << (fits.bit_length() - 1)
 
 

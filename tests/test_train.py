@@ -201,7 +201,7 @@ def test_jit_equals_eager_and_float32_stays_float32(texts_runs):
     for name, value in summary._asdict().items():
         if name in ints:
             assert value.dtype == jnp.int32, name
-        elif name == "outcome":
+        elif name in ("outcome", "roundoff_decided"):
             assert value.dtype == jnp.int8
         elif name == "born_dead":
             assert value.dtype == jnp.bool_

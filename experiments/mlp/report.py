@@ -15,6 +15,7 @@ The pure helpers (no I/O) come first; the report functions (figures, tables) aft
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,35 @@ def _label(cell: dict, *, short: bool = False) -> str:
     if short:
         return ", ".join(str(v) for v in cell.values()) or "all"
     return ", ".join(f"{k}={v}" for k, v in cell.items()) or "all"
+
+
+def probed(ds: xr.Dataset) -> bool:
+    """Whether the sweep ran the round-off probe (``roundoff_decided`` is -1, not probed, otherwise)."""
+    return "roundoff_decided" in ds and bool((ds.roundoff_decided != metrics.NOT_PROBED).all())
+
+
+def roundoff_rows(ds: xr.Dataset, names) -> list[list]:
+    """Per cell of the listed dimensions, then over all runs: runs, the share decided by round-off
+    (``roundoff_decided`` = 1) and the stalled share of those runs."""
+    decided, stalled = ds.roundoff_decided == 1, ds.outcome == metrics.STALLED
+    dims, cells = _cells(ds, names)
+    rows = [[*[str(c[d]) for d in dims], int(decided.sel(**c).size), f"{float(decided.sel(**c).mean()):.3f}",
+             f"{float(stalled.sel(**c).mean()):.3f}"] for c in cells]
+    return rows + [[*(["all"] * len(dims)), int(decided.size), f"{float(decided.mean()):.3f}",
+                    f"{float(stalled.mean()):.3f}"]]
+
+
+def _roundoff_table(ds: xr.Dataset, folder: Path, names) -> Path:
+    """``roundoff.md``: the share of runs decided by round-off per cell (a sweep with the probe)."""
+    dims = _dims(ds, names)
+    eps = ", ".join(f"{d} {metrics.ROUNDOFF_EPSILON[d]:.3g}" for d in np.atleast_1d(ds.dtype.values).tolist())
+    th = json.loads(ds.attrs["thresholds"])
+    text = (f"# {ds.attrs['name']}: runs decided by round-off\n\nThe share of runs whose outcome or final loss "
+            f"(relative change > {th['roundoff_tolerance']:g}) changes when θ_0 is perturbed by a relative ε ({eps}) "
+            "with a random sign per parameter (`roundoff_decided`, defined in lossjax/core/metrics.py), and the "
+            f"stalled share of the same runs. Made by `lossjax run experiments/mlp/{ds.attrs['name']}.toml`.\n\n"
+            + plots.markdown_table([*dims, "runs", "round-off decided", "stalled"], roundoff_rows(ds, names)))
+    return plots.save_text(text, Path(folder) / "roundoff.md")
 
 
 # --------------------------------------------------------------------------------------
@@ -189,6 +219,8 @@ def report_depth(ds: xr.Dataset, folder: Path) -> list[Path]:
               "stall (all lr)", "‖g_first‖/‖g_out‖ at init", "saturated final", "dead final"]
     text = "# mlp_depth: per cell\n\n" + plots.markdown_table(header, rows)
     made.append(plots.save_text(text, folder / "mlp_depth_table.md"))
+    if probed(ds):
+        made.append(_roundoff_table(ds, folder, ["dtype", "hidden_activation", "loss", "depth"]))
     return made
 
 
@@ -337,7 +369,7 @@ def report_phase(ds: xr.Dataset, folder: Path) -> list[Path]:
     folder = Path(folder)
     made = []
     stalled = (ds.outcome == metrics.STALLED).astype(float)
-    dims, cells = _cells(ds, ["hidden_activation"])
+    dims, cells = _cells(ds, ["hidden_activation", "dtype"])
     scales = ds.init_scale.values
     depths = ds.depth.values
     fig, axes = plt.subplots(2, len(cells), figsize=(3.6 * len(cells), 5.4), squeeze=False)
@@ -371,4 +403,14 @@ def report_phase(ds: xr.Dataset, folder: Path) -> list[Path]:
               "dead init", "born dead", "‖g‖ first layer at init"]
     made.append(plots.save_text("# mlp_phase: per cell (seed means)\n\n" + plots.markdown_table(header, rows),
                                 folder / "mlp_phase_table.md"))
+    if probed(ds):
+        made.append(_roundoff_table(ds, folder, ["dtype", "hidden_activation", "depth"]))
     return made
+
+
+def report_roundoff(ds: xr.Dataset, folder: Path) -> list[Path]:
+    """``roundoff.md`` only: the share of runs decided by round-off per cell of every dimension but
+    ``seed`` (a sweep with ``[train] roundoff_probe = true``, e.g. ``mlp_xor_roundoff``)."""
+    if not probed(ds):
+        raise ValueError(f"{ds.attrs['name']}: report_roundoff needs [train] roundoff_probe = true")
+    return [_roundoff_table(ds, folder, [d for d in ds.dims if d not in ("seed", "layer", "step")])]

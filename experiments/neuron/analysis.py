@@ -428,6 +428,21 @@ def atlas_rows(ds: xr.Dataset, closed: xr.DataArray, keys: Sequence[str]) -> lis
     return out
 
 
+def probed(ds: xr.Dataset) -> bool:
+    """Whether the sweep ran the round-off probe (``roundoff_decided`` is -1, not probed, otherwise)."""
+    return "roundoff_decided" in ds and bool((ds.roundoff_decided != metrics.NOT_PROBED).all())
+
+
+def roundoff_rows(ds: xr.Dataset, keys: Sequence[str]) -> list[dict]:
+    """Per combination of ``keys``: runs, and the share decided by round-off, per learning rate
+    and over all of them (``roundoff_decided`` = 1)."""
+    decided = ds.roundoff_decided == 1
+    return [{"combo": combo, "runs": int(select(decided, **combo).size),
+             "per_lr": [float(select(select(decided, **combo), learning_rate=lr).mean())
+                        for lr in values(ds, "learning_rate")],
+             "share": float(select(decided, **combo).mean())} for combo in groups(ds, keys)]
+
+
 def saturation_regions(w0, b0, x, *, delta: float) -> xr.DataArray:
     """Labels each initial (w0, b0) of a sigmoid neuron on inputs ``x`` by the closed form: ``"high"``
     (w0·x_n + b0 > z* for every n: output ≈ 1 on every input), ``"low"`` (< −z* for every n: output

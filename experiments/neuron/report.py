@@ -439,6 +439,20 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
               "the share of runs whose gradient is exactly zero at every step / at least one step; the mean share of "
               f"steps with gradient norm < {th['tiny_grad']:g}; and the diverged share. Data: {ds.attrs['dataset_description']}.")
 
+    probed = analysis.probed(ds)
+    if probed:
+        rows = [[*_label(r["combo"]), r["runs"], *[f"{v:.4f}" for v in r["per_lr"]], f"{r['share']:.4f}"]
+                for r in analysis.roundoff_rows(ds, present)]
+        rows.append([*(["all"] * len(present)), int(ds.roundoff_decided.size), *[
+            f"{float((select(ds.roundoff_decided, learning_rate=lr) == 1).mean()):.4f}" for lr in lrs],
+            f"{float((ds.roundoff_decided == 1).mean()):.4f}"])
+        eps = ", ".join(f"{d} {metrics.ROUNDOFF_EPSILON[d]:.3g}" for d in values(ds, "dtype"))
+        out.table(markdown_table([*present, "runs", *[f"decided η={lr:g}" for lr in lrs], "decided (all η)"], rows),
+                  "roundoff",
+                  f"Runs decided by round-off: the share of the grid whose outcome or final loss (relative change > "
+                  f"{th['roundoff_tolerance']:g}) changes when θ_0 is perturbed by a relative ε ({eps}) with a random "
+                  "sign per parameter (`roundoff_decided`, defined in lossjax/core/metrics.py).")
+
     losses = values(ds, "loss")
     if "quadratic" in losses and "bce" in losses:
         rest = [k for k in ("activation", "optimizer", "dtype") if k in ds.dims]
@@ -469,7 +483,7 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
     for dtype in dtypes:
         fig, axes = plt.subplots(len(opts), len(losses), figsize=(2.6 * len(losses) + 1, 2.5 * len(opts)),
                                  squeeze=False, sharex=True, sharey=True)
-        cmap, shares = plt.get_cmap("viridis").with_extremes(bad="#c92a2a"), []
+        cmap, shares, decided = plt.get_cmap("viridis").with_extremes(bad="#c92a2a"), [], []
         for i, opt in enumerate(opts):
             for j, loss in enumerate(losses):
                 ax = axes[i, j]
@@ -480,6 +494,11 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
                 im = ax.pcolormesh(w0, b0, np.ma.masked_invalid(v), cmap=cmap, vmin=0, vmax=steps, shading="auto")
                 ax.contour(w0, b0, closed.transpose("b0", "w0").values.astype(float), levels=[0.5], colors="white",
                            linewidths=0.8, linestyles="--")
+                if probed:  # cells decided by round-off: a black x
+                    d = select(ds.roundoff_decided, **sel).transpose("w0", "b0").values == 1
+                    wi, bi = np.nonzero(d)
+                    ax.scatter(w0[wi], b0[bi], marker="x", s=6, linewidths=0.5, color="black")
+                    decided.append(f"{loss}/{opt} {int(d.sum())}")
                 ax.set_title(f"{loss}, {opt}", fontsize=8)
                 if i == len(opts) - 1:
                     ax.set_xlabel("w0")
@@ -495,5 +514,7 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
                    f"updates. The white dashed line is the closed-form boundary of the saturated region, min_n |w0·x_n + b0| "
                    f"= z* = {zstar:.2f} (σ'(z*) = δ·max σ', δ = {delta:g}); for one input x = 1 these are the lines "
                    f"w0 + b0 = ±z*. Data: {ds.attrs['dataset_description']}. Measured stalled share in the regions "
-                   f"{' / '.join(names.values())}: {'; '.join(shares)}.")
+                   f"{' / '.join(names.values())}: {'; '.join(shares)}."
+                   + (f" Black x: a cell decided by round-off (roundoff_decided = 1; cells per panel: "
+                      f"{'; '.join(decided)})." if probed else ""))
     return out.finish()

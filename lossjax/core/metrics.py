@@ -60,6 +60,27 @@ dormant unit (Sokar et al. 2023)
     ``slow_plateau_steps`` steps [50]; ``converged`` if it was reached otherwise;
     ``stalled`` if it was not reached within T steps.
 
+``roundoff_decided`` (only with ``[train] roundoff_probe = true``; -1 "not probed" otherwise)
+    The run is trained a second time, in the same program, from θ_0 perturbed parameter by
+    parameter: ``θ'_0 = θ_0 · (1 + ε·s)`` where θ_0 ≠ 0, and ``θ'_0 = ε·s`` where θ_0 = 0 (a
+    relative perturbation leaves a zero unchanged, and a scale-0 init, whose symmetry only
+    round-off can break, is all zeros). ``s`` = ±1 is a random sign per parameter entry, keyed
+    from the run's seed alone (``fold_in(key(seed), 3)``; 0, 1, 2 key the init, the batches and
+    the score samples), and ``ε`` is :data:`ROUNDOFF_EPSILON` of the run's dtype: 1e-14 for
+    float64 and 1e-7 for float32 (what the two dtypes round away: 45 and 0.84 units in the last
+    place of 1), 2^-7 for bfloat16 and 2^-10 for float16 (one unit in the last place of 1; their
+    unit round-off 2^-8, 2^-11 is a tie that rounds back to θ_0). It is computed in the metric
+    dtype and rounded once to the run's dtype, so every non-zero entry moves by 1 or 2 units in
+    its last place (float32, bfloat16, float16) and by ε relative (float64). Batches and score
+    samples are those of the run. The flag is 1 if the perturbed run's ``outcome`` differs from
+    the run's, or if its final loss differs by more than ``roundoff_tolerance`` [1e-3] relative:
+    ``|L'_T − L_T| > roundoff_tolerance · max(|L_T|, |L'_T|, ε·|L_0|)`` (two final losses both
+    below the round-off of L_0 are not told apart; two NaN losses are equal: both runs
+    diverged). 1e-3 is ``plateau_tau``'s default, the relative change the outcome rule treats
+    as no change, and 10^4 (float32) to 10^11 (float64) times ε: a run whose final loss moves
+    that much has amplified round-off, not inherited it. Such a run's outcome is decided by
+    round-off: another correct implementation, order of summation or backend can get another.
+
 With mini-batches the per-step quantities use the step's mini-batch; the final evaluation
 (``loss_final``, ``*_final``, test metrics) uses the whole training (or test) set.
 """
@@ -79,6 +100,10 @@ NEVER = -1
 OUTCOMES = ("converged", "slow", "stalled", "diverged")
 CONVERGED, SLOW, STALLED, DIVERGED = range(4)
 TARGET_METRICS = ("loss", "error", "accuracy")
+#: ``roundoff_decided`` of a run trained without the round-off probe.
+NOT_PROBED = -1
+#: The relative size ε of the round-off probe's perturbation, per dtype (see ``roundoff_decided``).
+ROUNDOFF_EPSILON = {"float64": 1e-14, "float32": 1e-7, "bfloat16": 2.0**-7, "float16": 2.0**-10}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,13 +118,14 @@ class Thresholds:
     slow_plateau_steps: int = 50
     divergence_factor: float = 10.0
     dormant_tau: float = 0.025
+    roundoff_tolerance: float = 1e-3
 
     def __post_init__(self):
         if self.target_metric not in TARGET_METRICS:
             raise ValueError(
                 f"metrics.target_metric = {self.target_metric!r}; allowed: {', '.join(TARGET_METRICS)}"
             )
-        for name in ("tiny_grad", "saturation_delta", "plateau_tau", "divergence_factor"):
+        for name in ("tiny_grad", "saturation_delta", "plateau_tau", "divergence_factor", "roundoff_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"metrics.{name} must be > 0, got {getattr(self, name)!r}")
         if self.slow_plateau_steps < 1:
@@ -117,8 +143,8 @@ class Quantity(NamedTuple):
       name: the variable's name in results (``traj_`` is prefixed for trajectories).
       doc: one line of meaning (netCDF ``description`` attribute, ``lossjax list``, the docs).
       kind: ``"real"`` (float, NaN where absent), ``"count"`` (int32), ``"step"`` (int32 step
-        index, :data:`NEVER` when it never happens), ``"flag"`` (int8 0/1) or ``"outcome"``
-        (int8 code into :data:`OUTCOMES`).
+        index, :data:`NEVER` when it never happens), ``"flag"`` (int8 0/1), ``"probe"`` (int8 0/1, or
+        :data:`NOT_PROBED` for a run not probed) or ``"outcome"`` (int8 code into :data:`OUTCOMES`).
       per_layer: True if it has one value per layer (a ``layer`` dimension in results).
       compute: how it is computed: from an :class:`Evaluation` (per-step quantities) or from a
         :class:`~lossjax.core.summaries.RunRecord` (per-run results).
@@ -126,7 +152,7 @@ class Quantity(NamedTuple):
 
     name: str
     doc: str
-    kind: Literal["real", "count", "step", "flag", "outcome"]
+    kind: Literal["real", "count", "step", "flag", "probe", "outcome"]
     per_layer: bool
     compute: Callable
 

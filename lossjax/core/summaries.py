@@ -13,7 +13,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lossjax.core.metrics import DIVERGED, CONVERGED, NEVER, SLOW, STALLED, Observation, Quantity, Thresholds, reached
+from lossjax.core.metrics import (
+    CONVERGED, DIVERGED, NEVER, NOT_PROBED, SLOW, STALLED, Observation, Quantity, Thresholds, reached,
+)
 
 Array = jax.Array
 
@@ -125,11 +127,26 @@ class RunRecord(NamedTuple):
     steps: int  # T
     layer_sizes: tuple[int, ...]  # units per layer, hidden layers first
     thresholds: Thresholds
+    roundoff_decided: Array | None = None  # int8, see ``roundoff_decided``; None: not probed
 
 
 def _outcome(r: RunRecord) -> Array:
     a = r.acc
     return outcome(a.loss_initial, r.final.loss, a.steps_to_target, a.longest_plateau, a.first_nonfinite, r.thresholds)
+
+
+def roundoff_decided(run: RunRecord, probe: RunRecord, eps: Array) -> Array:
+    """``roundoff_decided`` (int8 0/1) of a run and of the same run from the perturbed θ'_0
+    (``probe``), ε the perturbation's relative size (definition in :mod:`lossjax.core.metrics`)."""
+    loss, loss_probe = run.final.loss, probe.final.loss
+    scale = jnp.maximum(jnp.maximum(jnp.abs(loss), jnp.abs(loss_probe)), eps * jnp.abs(run.acc.loss_initial))
+    moved = jnp.abs(loss_probe - loss) > run.thresholds.roundoff_tolerance * scale  # False when either is NaN
+    one_nan = jnp.isnan(loss) != jnp.isnan(loss_probe)
+    return ((_outcome(run) != _outcome(probe)) | moved | one_nan).astype(jnp.int8)
+
+
+def _roundoff(r: RunRecord) -> Array:
+    return jnp.full((), NOT_PROBED, jnp.int8) if r.roundoff_decided is None else r.roundoff_decided
 
 
 def _all_units(per_layer: Callable[[RunRecord], Array]) -> Callable[[RunRecord], Array]:
@@ -181,6 +198,10 @@ RESULTS: tuple[Quantity, ...] = (
         lambda r: r.acc.first_nonfinite,
     ),
     Quantity("outcome", "converged, slow, stalled or diverged (codes; see flag_meanings)", "outcome", False, _outcome),
+    Quantity(
+        "roundoff_decided", "1 if θ_0 perturbed by a relative ε changes the outcome or the final loss beyond "
+        "roundoff_tolerance; -1: not probed", "probe", False, _roundoff,
+    ),
     Quantity(
         "layer_saturated_init", "per layer: fraction of saturated units at θ_0", "real", True,
         lambda r: r.acc.init.layer_saturated,

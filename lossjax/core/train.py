@@ -67,6 +67,8 @@ class TrainConfig:
       record_every: record a trajectory every k steps (0: none). Must divide ``steps``.
       init_rai: scheme mode: whether the grid's init schemes include ``rai`` (its draws are
         compiled into the program only then).
+      roundoff_probe: also train each run from θ_0 perturbed by :func:`perturb_params` and
+        report ``roundoff_decided`` (see :mod:`lossjax.core.metrics`).
     """
 
     model: models.ModelConfig
@@ -81,6 +83,7 @@ class TrainConfig:
     thresholds: metrics.Thresholds = metrics.Thresholds()
     record_every: int = 0
     init_rai: bool = True
+    roundoff_probe: bool = False
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -223,6 +226,28 @@ def init_params(config: TrainConfig, run: RunInputs):
     )
 
 
+#: ``fold_in`` value of the round-off probe's signs (0, 1, 2 key the init, batches, score samples).
+PROBE_FOLD = 3
+
+
+def perturb_params(params, seed: Array, dtype_name: str, metric_dtype):
+    """θ'_0 of the round-off probe: each entry θ ≠ 0 times (1 + ε·s), each 0 set to ε·s, with
+    s = ±1 drawn per entry from ``fold_in(key(seed), PROBE_FOLD)`` and ε =
+    ``metrics.ROUNDOFF_EPSILON[dtype_name]``; computed in ``metric_dtype``, rounded once to the
+    parameters' dtype (see ``roundoff_decided`` in :mod:`lossjax.core.metrics`)."""
+    eps = metrics.ROUNDOFF_EPSILON[dtype_name]
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(jax.random.fold_in(jax.random.key(seed), PROBE_FOLD), len(leaves))
+
+    def perturb(leaf, key):
+        sign = jnp.where(jax.random.bernoulli(key, 0.5, leaf.shape), 1.0, -1.0).astype(metric_dtype)
+        value = leaf.astype(metric_dtype)
+        step = jnp.where(value == 0, jnp.ones_like(value), value) * (jnp.asarray(eps, metric_dtype) * sign)
+        return (value + step).astype(leaf.dtype)
+
+    return jax.tree_util.tree_unflatten(treedef, [perturb(leaf, key) for leaf, key in zip(leaves, keys)])
+
+
 def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation | None]]:
     """Builds ``train(run, data, params0=None) -> (summary, trajectory)`` for one run (see module docstring).
 
@@ -239,6 +264,18 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
     thresholds, n_steps = config.thresholds, config.steps
 
     def train(run: RunInputs, data: Data, params0=None):
+        if params0 is None:
+            params0 = init_params(config, run)
+        record, trajectory = train_from(params0, run, data, config.record_every)
+        if config.roundoff_probe:
+            params0_probe = perturb_params(params0, run.seed, config.dtype, config.metric_dtype)
+            probe, _ = train_from(params0_probe, run, data, 0)
+            eps = jnp.asarray(metrics.ROUNDOFF_EPSILON[config.dtype], config.metric_dtype)
+            record = record._replace(roundoff_decided=summaries.roundoff_decided(record, probe, eps))
+        return summaries.summarize(record), trajectory
+
+    def train_from(params0, run: RunInputs, data: Data, record_every: int):
+        """The run from ``params0``: its :class:`~lossjax.core.summaries.RunRecord` and trajectory."""
         y_train = jnp.where(jnp.isfinite(run.target), jnp.full_like(data.y_train, run.target), data.y_train)
         run_key = jax.random.key(run.seed)
         batch_key, sample_key = jax.random.fold_in(run_key, 1), jax.random.fold_in(run_key, 2)
@@ -248,8 +285,6 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
             return model.evaluate(params, x, y, jax.random.fold_in(sample_key, t))
 
         optimizer = make_optimizer(config.optimizer, run.learning_rate, config.jnp_dtype)
-        if params0 is None:
-            params0 = init_params(config, run)
         # θ_0 and θ_T are evaluated outside the scan, so that inside it only what the
         # accumulators (and records) need is computed (XLA removes the rest of each step).
         obs0, _ = evaluate(params0, 0)
@@ -262,7 +297,7 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
             return (optax.apply_updates(params, updates), opt_state, acc), obs
 
         carry = (params0, optimizer.init(params0), summaries.start(obs0))
-        (params, _, acc), records = _scan_steps(step, carry, n_steps, config.record_every)
+        (params, _, acc), records = _scan_steps(step, carry, n_steps, record_every)
 
         # The final evaluation at θ_T, on the whole training set.
         final, _ = model.evaluate(params, data.x_train, y_train, jax.random.fold_in(sample_key, n_steps))
@@ -277,7 +312,7 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
         record = summaries.RunRecord(
             acc, final, born_dead, test_loss, test_accuracy, n_steps, config.model.layer_sizes, thresholds
         )
-        return summaries.summarize(record), trajectory
+        return record, trajectory
 
     return train
 

@@ -51,8 +51,9 @@ EAGER_BYTES = 256 << 20
 
 #: How each kind of quantity (see :class:`lossjax.core.metrics.Quantity`) is stored, and its fill
 #: value where a run has no value (a layer beyond a shallower network's depth).
-STORAGE = {"count": np.int32, "step": np.int32, "flag": np.int8, "outcome": np.int8}
-FILL = {"real": np.nan, "count": metrics.NEVER, "step": metrics.NEVER, "flag": 0, "outcome": -1}
+STORAGE = {"count": np.int32, "step": np.int32, "flag": np.int8, "probe": np.int8, "outcome": np.int8}
+FILL = {"real": np.nan, "count": metrics.NEVER, "step": metrics.NEVER, "flag": 0, "probe": metrics.NOT_PROBED,
+        "outcome": -1}
 
 
 def attributes(q: metrics.Quantity) -> dict[str, Any]:
@@ -62,6 +63,8 @@ def attributes(q: metrics.Quantity) -> dict[str, Any]:
         attrs.update(flag_values=np.arange(len(metrics.OUTCOMES), dtype=np.int8), flag_meanings=" ".join(metrics.OUTCOMES))
     if q.kind == "step":
         attrs["never"] = metrics.NEVER
+    if q.kind == "probe":
+        attrs.update(flag_values=np.asarray([metrics.NOT_PROBED, 0, 1], np.int8), flag_meanings="not_probed no yes")
     return attrs
 
 

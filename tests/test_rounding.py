@@ -212,3 +212,30 @@ def test_remedies_move_a_bfloat16_neuron_along_the_float64_drift():
     stoch = engine("bfloat16", rounding_rule="stochastic", **common)
     assert abs(np.mean(stoch["output_final"].astype(np.float64)) - z_exact) <= 1.0 + ulp_z / 2
     assert np.std(stoch["output_final"].astype(np.float64)) > 0  # the seeds draw different roundings
+
+
+def test_stochastic_runs_depend_on_the_run_alone():
+    """The roundings are keyed by the run's seed and step: the same numbers in chunks of 3 runs as in
+    one chunk, and a run trained alone equals its cell of the grid."""
+    from lossjax import config, runner
+
+    sweep = {
+        "name": "stochastic-alone",
+        "model": {"kind": "neuron", "activation": "sigmoid"},
+        "data": {"dataset": "single", "params": {"x": 1.0, "y": 0.0}},
+        "train": {"steps": 40, "loss": "quadratic", "dtype": "bfloat16", "update_rounding": ["stochastic", "kahan"],
+                  "learning_rate": [0.015, 0.15], "seed": {"num": 3}},
+        "init": {"points": [[-6.0, 6.0], [5.0, -1.0]]},
+    }
+    whole = runner.run_sweep(config.parse_sweep(sweep))
+    chunked = runner.run_sweep(config.parse_sweep({**sweep, "run": {"chunk_size": 3}}))
+    for name in whole.data_vars:
+        np.testing.assert_array_equal(whole[name].values, chunked[name].values, err_msg=name)
+    alone = engine("bfloat16", activation="sigmoid", rounding_rule="stochastic", steps=40, init_w=-6.0, init_b=6.0,
+                   learning_rate=0.15, seed=2)
+    cell = whole.sel(update_rounding="stochastic", learning_rate=0.15, seed=2).isel(init=0)
+    for name in ("loss_final", "zero_update_steps", "rounded_update_steps", "stall_cause"):
+        np.testing.assert_array_equal(cell[name].values, alone[name][0].astype(cell[name].dtype), err_msg=name)
+    # The seeds draw different roundings (else the comparison above could not tell keys apart).
+    per_seed = whole.sel(update_rounding="stochastic", learning_rate=0.15).isel(init=0).loss_final.values
+    assert np.unique(per_seed).size > 1

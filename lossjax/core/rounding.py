@@ -75,8 +75,10 @@ def init_state(rounding: str, params):
 def apply(rounding: str, params, updates, state, key: Array):
     """(θ ⊕ Δθ, new state) by the rule ``rounding`` (see the module docstring)."""
     if rounding == "kahan":
-        # lax.reduce_precision pins every intermediate to the parameters' dtype: XLA may
-        # otherwise keep a low-precision sum in float32 (excess precision) and lose c.
+        # lax.reduce_precision makes every intermediate rounding explicit. XLA may compute
+        # bfloat16/float16 arithmetic in float32 and is allowed to skip roundings in between
+        # (xla_allow_excess_precision, on by default), which would make (s − θ) − y exactly 0.
+        # A safeguard: on XLA:CPU the tests here also pass without it.
         pin = lambda a: jax.lax.reduce_precision(a, jnp.finfo(a.dtype).nexp, jnp.finfo(a.dtype).nmant)  # noqa: E731
 
         def kahan(p, u, c):

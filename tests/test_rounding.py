@@ -33,7 +33,8 @@ def engine(dtype, activation="identity", loss="quadratic", steps=100, rounding_r
     )
     jdtype = train.DTYPES[dtype]
     fn = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))
-    summary, _ = fn(runs(jdtype, **fields), single(y=y, dtype=jdtype))
+    # Run fields (learning rate, inits) in the metric dtype, as the runner passes them.
+    summary, _ = fn(runs(cfg.metric_dtype, **fields), single(y=y, dtype=jdtype))
     return {k: np.asarray(v) for k, v in summary._asdict().items()}
 
 
@@ -100,8 +101,11 @@ def test_mlp_dead_hidden_layer_share():
 
 
 def numpy_counts(np_dtype, activation, w, b, lr, steps, x=1.0, y=0.5):
-    """SGD on ½(a − y)², every operation rounded to ``np_dtype``: (zero-update, zero-gradient) steps."""
-    w, b, lr, x, y, one = (np_dtype(v) for v in (w, b, lr, x, y, 1.0))
+    """SGD on ½(a − y)², every operation rounded to ``np_dtype`` except the update η·g, computed in
+    float32 and rounded once (the optimiser's float32 contract, docs/precision.md): (zero-update,
+    zero-gradient) steps."""
+    w, b, x, y, one = (np_dtype(v) for v in (w, b, x, y, 1.0))
+    lr = np.float32(lr)
     zero_update = zero_grad = 0
     for _ in range(steps):
         z = w * x + b
@@ -111,7 +115,7 @@ def numpy_counts(np_dtype, activation, w, b, lr, steps, x=1.0, y=0.5):
             a = one / (one + np_dtype(np.exp(-np.float32(z))))
             delta = (a - y) * (a * (one - a))
         gw, gb = delta * x, delta
-        w1, b1 = w - lr * gw, b - lr * gb
+        w1, b1 = w - np_dtype(lr * np.float32(gw)), b - np_dtype(lr * np.float32(gb))
         zero_update += bool(w1 == w and b1 == b)
         zero_grad += bool(gw == 0 and gb == 0)
         w, b = w1, b1

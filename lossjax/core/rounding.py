@@ -11,8 +11,10 @@ Kahan summation of the weight update). The sweep key ``[train] update_rounding``
     ``optax.apply_updates``: θ + Δθ computed and rounded to nearest in the parameters' dtype
     (what every run did before the key existed; bitwise the same results).
 ``stochastic``
-    θ + Δθ computed in float32 (θ and Δθ are exact in it; the sum is rounded to float32, 16 or
-    more bits below the parameters' precision), then rounded to one of the two neighbouring
+    θ + Δθ computed in float32 (θ and Δθ are exact in it: Δθ is the optimiser's update, which the
+    optimiser contract of :mod:`lossjax.core.optimizers` has already rounded once from float32 to
+    the parameters' dtype; the sum is rounded to float32, 16 or more bits below the parameters'
+    precision), then rounded to one of the two neighbouring
     values of the parameters' dtype, the upper one with probability equal to its
     share of the distance: E[round(x)] = x (unbiased). One uniform draw per parameter element,
     keyed per run and step by ``fold_in(fold_in(key(seed), 3), t)``. For float32 and float64

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from lossjax import data as datasets_lib
 from lossjax import reports
-from lossjax.core import activations, estimators, losses, metrics, models, optimizers, train
+from lossjax.core import activations, estimators, losses, metrics, models, optimizers, rounding, train
 from lossjax.core.params import REQUIRED, Param, check_all
 from lossjax.data.base import SEED as DATA_SEED
 from lossjax.grid import BATCHED_AXES, STATIC_AXES, Axis, Sweep, SweepError, batched_grid, expand_range
@@ -203,6 +203,9 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
         _choices("dtype", "parameters, data and model arithmetic (bfloat16/float16: the optimiser in float32)",
                  "float32", train.DTYPES, "static"),
         _choices("estimator", "gradient estimator", "exact", estimators.ESTIMATORS, "static"),
+        _choices("update_rounding", "how θ + Δθ is rounded to the parameters' dtype: nearest; stochastic (unbiased, "
+                 "from float32; bfloat16/float16 only, nearest in float32/64); kahan (compensated sum)", "nearest",
+                 rounding.UPDATE_ROUNDINGS, "static"),
         Key(Param("seed", int, "run seed: keys the init scheme, mini-batches and score samples", 0, minimum=0,
                   below=_BIG), "batched", form="seeds"),
         Key(Param("score_samples", int, "samples per step of the score-function estimator", 16, minimum=2, below=_BIG)),

@@ -20,7 +20,8 @@ from lossjax import data as datasets_lib
 from lossjax.core import metrics, models, train
 
 #: The static axes (one compiled program per combination) in the order of the results' dimensions.
-STATIC_AXES = ("loss", "activation", "hidden_activation", "depth", "width", "optimizer", "estimator", "dtype", "steps")
+STATIC_AXES = ("loss", "activation", "hidden_activation", "depth", "width", "optimizer", "estimator", "dtype", "update_rounding",
+               "steps")
 #: The batched axes in the order of the results' dimensions (after the static ones) and of the
 #: grid's rows (C order: the last varies fastest). Which key fills each is in ``config.KEYS``.
 BATCHED_AXES = (
@@ -145,6 +146,7 @@ class Sweep:
             record_every=self.record_every,
             roundoff_probe=self.roundoff_probe,
             init_rai=self.init_mode == "scheme" and "rai" in self._scheme_names(),
+            update_rounding=combo["update_rounding"],
         )
 
     def _scheme_names(self) -> tuple:

@@ -149,9 +149,9 @@ def check_report(sweep: Sweep, layout, attrs: dict) -> None:
     from lossjax import reports
     from lossjax.io import store
 
-    values = {"real": 0.5, "count": 1, "step": 1, "flag": 0, "outcome": 0}
+    values = {"real": 0.5, "count": 1, "step": 1, "flag": 0, "outcome": 0, "code": 0}
     kinds = {name: ("real" if np.dtype(dt).kind == "f" else "count") for name, (_, dt, _, _) in layout.variables().items()}
-    kinds["outcome"], kinds["born_dead"] = "outcome", "flag"
+    kinds["outcome"], kinds["born_dead"], kinds["stall_cause"] = "outcome", "flag", "code"
     piece = {name: np.full(layout.shape(dims), values[kinds[name]], dt)
              for name, (dims, dt, _, _) in layout.variables().items()}
     ds = store.labelled(piece, layout, attrs)

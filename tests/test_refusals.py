@@ -77,6 +77,8 @@ CASES = {
     "out-is-a-file": (BASE, ["--out", "FILE"], ["is a file"]),
     "out-under-a-file": (BASE, ["--out", "FILE/sub"], ["is a file"]),
     "sweep-is-a-directory": (None, [], ["directory"]),
+    "update-rounding-misspelt": (edit('loss = "quadratic"', 'loss = "quadratic"\nupdate_rounding = "stochastik"'), [],
+                                 ["update_rounding", "stochastik", "nearest, stochastic, kahan"]),
 }
 
 

@@ -265,6 +265,54 @@ def test_report_atlas(tmp_path):
     assert check["mismatches"] == str(int(np.sum(engine != saturated)))
 
 
+def test_report_rounding(tmp_path):
+    ds = run_small("neuron", "neuron_atlas_rounding", **{
+        "train.loss": ["quadratic", "bce"], "train.optimizer": ["sgd"], "train.dtype": ["float32", "bfloat16"],
+        "train.learning_rate": [0.15], "train.steps": 60,
+        "init.w": {"start": -6.0, "stop": 6.0, "num": 9}, "init.b": {"start": -6.0, "stop": 6.0, "num": 9}})
+    reports.load_module(EXPERIMENTS / "neuron" / "report_rounding.py").report_rounding(ds, tmp_path)
+    assert (tmp_path / "rounding_bfloat16.png").is_file() and not (tmp_path / "rounding_float32.png").exists()
+
+    def share(cell: str, mask, among=None) -> None:
+        if among is None:
+            close(cell, np.mean(mask), ".3f")
+        elif among.any():
+            close(cell, mask[among].mean(), ".3f")
+        else:
+            assert cell == "—"
+
+    causes = table(tmp_path / "stall_causes.md")
+    assert len(causes) == 2 * 2
+    seen = set()
+    columns = {"zero_gradient": "by zero gradient", "zero_update": "by zero update", "other": "other"}
+    for row in causes:
+        near = ds.sel(loss=row["loss"], optimizer=row["optimizer"], dtype=row["dtype"], update_rounding="nearest")
+        f32 = ds.sel(loss=row["loss"], optimizer=row["optimizer"], dtype="float32", update_rounding="nearest")
+        cause = near.stall_cause.values
+        share(row["stalled"], near.outcome.values == STALLED)
+        for code, name in enumerate(metrics.STALL_CAUSES[1:], start=1):
+            share(row[columns[name]], cause == code)
+            if np.any(cause == code):
+                seen.add(name)
+        share(row["zero-update stalls float32 stalls too"], f32.outcome.values == STALLED, cause == metrics.ZERO_UPDATE)
+    assert "zero_update" in seen  # the bfloat16 rows have rounding stalls to rescue
+
+    rescue = table(tmp_path / "rounding_rescue.md")
+    assert len(rescue) == 2 * 2 * 2  # loss × dtype × (stochastic, kahan)
+    for row in rescue:
+        sel = dict(loss=row["loss"], optimizer=row["optimizer"])
+        near = ds.sel(**sel, dtype=row["dtype"], update_rounding="nearest")
+        outcome = ds.outcome.sel(**sel, dtype=row["dtype"], update_rounding=row["update_rounding"]).values
+        f32 = ds.outcome.sel(**sel, dtype="float32", update_rounding="nearest").values
+        reached = (outcome == metrics.CONVERGED) | (outcome == metrics.SLOW)
+        zero_update = near.stall_cause.values == metrics.ZERO_UPDATE
+        share(row["stalled"], outcome == STALLED)
+        share(row["nearest stalls rescued"], reached, near.outcome.values == STALLED)
+        share(row["zero-update stalls rescued"], reached, zero_update)
+        share(row["… of those float32 learns"], reached, zero_update & ((f32 == metrics.CONVERGED) | (f32 == metrics.SLOW)))
+        share(row["diverged"], outcome == DIVERGED)
+
+
 # --------------------------------------------------------------------------------------
 # The catalogue
 # --------------------------------------------------------------------------------------

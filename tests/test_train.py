@@ -197,11 +197,12 @@ def test_jit_equals_eager_and_float32_stays_float32(texts_runs):
         )
     assert np.asarray(traj.loss).shape == (2, 4 // 2 + 1)
 
-    ints = {"steps_to_target", "zero_grad_steps", "tiny_grad_steps", "longest_plateau", "first_nonfinite"}
+    ints = {"steps_to_target", "zero_grad_steps", "zero_update_steps", "rounded_update_steps", "tiny_grad_steps",
+            "longest_plateau", "first_nonfinite"}
     for name, value in summary._asdict().items():
         if name in ints:
             assert value.dtype == jnp.int32, name
-        elif name in ("outcome", "roundoff_decided"):
+        elif name in ("outcome", "roundoff_decided", "stall_cause"):
             assert value.dtype == jnp.int8
         elif name == "born_dead":
             assert value.dtype == jnp.bool_

@@ -26,6 +26,22 @@ table; defaults in brackets):
     the loss itself became exactly 0 (a hinge past its margin, a linear fit that hit its
     target) count too: a zero gradient is counted whatever its cause, and ``steps_to_target``
     tells a stall from a finished run.
+``zero_update_steps``
+    The number of update steps t < T after which every parameter is unchanged:
+    θ_{t+1} == θ_t element by element (IEEE equality: a NaN parameter is never unchanged, so a
+    diverged run does not count; +0 and −0 are equal). It counts zero gradients under plain SGD
+    (η·0 = 0) and non-zero updates that rounding to the parameters' dtype cancels (θ ⊕ Δθ == θ
+    when |Δθ| is below half an ulp of θ; see :mod:`lossjax.core.rounding`). Under
+    ``update_rounding = "kahan"`` it counts steps where θ stays put while the compensation
+    buffer grows.
+``rounded_update_steps``
+    The update steps counted by ``zero_update_steps`` whose gradient is not exactly 0 in every
+    parameter: the update was non-zero, or an optimiser scaled a non-zero gradient to 0, and
+    the parameters did not move (the rounding stall). A step with a zero gradient and a zero
+    update counts in ``zero_grad_steps`` and ``zero_update_steps``, not here.
+``layer_zero_update_share``
+    Per layer, the fraction of the T update steps after which that layer's weights and bias
+    are all unchanged (same comparison as ``zero_update_steps``).
 ``tiny_grad_steps``
     The number of update steps t < T whose gradient 2-norm (over all parameters) is below
     ``tiny_grad`` [1e-6]. Exact zeros count as tiny too; a NaN gradient does not.
@@ -59,6 +75,18 @@ dormant unit (Sokar et al. 2023)
     otherwise ``slow`` if the target was reached after a plateau of at least
     ``slow_plateau_steps`` steps [50]; ``converged`` if it was reached otherwise;
     ``stalled`` if it was not reached within T steps.
+``stall_cause``
+    Why a stalled run stalled, read from its *final plateau*: the run of consecutive steps
+    ending at T on which the loss did not improve by ``plateau_tau`` (as in
+    ``longest_plateau``; length P, 0 if the last update still made progress). Step t of the
+    plateau is the loss change made by update t−1; it is attributed to the update made at
+    step t, which is the same update once the parameters stop moving. Among the P plateau
+    steps, ``zero_gradient`` if more than half had a gradient exactly 0 in every parameter,
+    ``zero_update`` if more than half were rounded updates (counted in
+    ``rounded_update_steps``), ``other`` otherwise (small but effective steps, a plateau
+    still moving, or P = 0); ``none`` for a run that did not stall. A sigmoid neuron
+    saturated in float32 stalls as ``other``; the same neuron in bfloat16 whose η·g is
+    below half an ulp of w and b stalls as ``zero_update``.
 
 ``roundoff_decided`` (only with ``[train] roundoff_probe = true``; -1 "not probed" otherwise)
     The run is trained a second time, in the same program, from θ_0 perturbed parameter by
@@ -99,6 +127,10 @@ Array = jax.Array
 NEVER = -1
 OUTCOMES = ("converged", "slow", "stalled", "diverged")
 CONVERGED, SLOW, STALLED, DIVERGED = range(4)
+STALL_CAUSES = ("none", "zero_gradient", "zero_update", "other")
+NO_STALL, ZERO_GRADIENT, ZERO_UPDATE, OTHER_CAUSE = range(4)
+#: The code names of each coded result (kind ``"outcome"`` or ``"code"``), by quantity name.
+CODES = {"outcome": OUTCOMES, "stall_cause": STALL_CAUSES}
 TARGET_METRICS = ("loss", "error", "accuracy")
 #: ``roundoff_decided`` of a run trained without the round-off probe.
 NOT_PROBED = -1
@@ -144,7 +176,8 @@ class Quantity(NamedTuple):
       doc: one line of meaning (netCDF ``description`` attribute, ``lossjax list``, the docs).
       kind: ``"real"`` (float, NaN where absent), ``"count"`` (int32), ``"step"`` (int32 step
         index, :data:`NEVER` when it never happens), ``"flag"`` (int8 0/1), ``"probe"`` (int8 0/1, or
-        :data:`NOT_PROBED` for a run not probed) or ``"outcome"`` (int8 code into :data:`OUTCOMES`).
+        :data:`NOT_PROBED` for a run not probed), ``"outcome"`` (int8 code into :data:`OUTCOMES`) or
+        ``"code"`` (int8 code into ``CODES[name]``).
       per_layer: True if it has one value per layer (a ``layer`` dimension in results).
       compute: how it is computed: from an :class:`Evaluation` (per-step quantities) or from a
         :class:`~lossjax.core.summaries.RunRecord` (per-run results).
@@ -152,7 +185,7 @@ class Quantity(NamedTuple):
 
     name: str
     doc: str
-    kind: Literal["real", "count", "step", "flag", "probe", "outcome"]
+    kind: Literal["real", "count", "step", "flag", "probe", "outcome", "code"]
     per_layer: bool
     compute: Callable
 
@@ -196,6 +229,19 @@ def _layer_grad_norms(e: Evaluation) -> Array:
     for w, _, stacked in e.layer_grads:
         square = jnp.square(w.astype(e.dtype))
         parts.append(jnp.sqrt(jnp.sum(square, axis=tuple(range(1, w.ndim)))) if stacked else jnp.sqrt(jnp.sum(square))[None])
+    return jnp.concatenate(parts)
+
+
+def layer_unchanged(old: tuple, new: tuple) -> Array:
+    """Per layer, whether its weights and bias are all equal before and after an update, as
+    an (L,) bool array. ``old`` and ``new`` hold per group of layers (weights, bias, stacked)."""
+    parts = []
+    for (w0, b0, stacked), (w1, b1, _) in zip(old, new):
+        if stacked:
+            same = lambda a, b: jnp.all((a == b).reshape(a.shape[0], -1), axis=1)  # noqa: E731
+            parts.append(same(w0, w1) & same(b0, b1))
+        else:
+            parts.append((jnp.all(w0 == w1) & jnp.all(b0 == b1))[None])
     return jnp.concatenate(parts)
 
 

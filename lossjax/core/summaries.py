@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from lossjax.core.metrics import (
-    CONVERGED, DIVERGED, NEVER, NOT_PROBED, SLOW, STALLED, Observation, Quantity, Thresholds, reached,
+    CONVERGED, DIVERGED, NEVER, NO_STALL, NOT_PROBED, OTHER_CAUSE, SLOW, STALLED, ZERO_GRADIENT, ZERO_UPDATE,
+    Observation, Quantity, Thresholds, reached,
 )
 
 Array = jax.Array
@@ -27,12 +28,17 @@ class Accumulator(NamedTuple):
     previous_loss: Array
     steps_to_target: Array
     zero_grad_steps: Array
+    zero_update_steps: Array
+    rounded_update_steps: Array
     tiny_grad_steps: Array
     plateau_current: Array
+    plateau_zero_grad: Array  # zero-gradient steps in the current plateau (see stall_cause)
+    plateau_rounded: Array  # rounded-update steps in the current plateau
     longest_plateau: Array
     first_nonfinite: Array
     layer_saturated_sum: Array  # (L,) sum over update steps
     layer_grad_norm_sum: Array  # (L,) sum over update steps
+    layer_zero_update_steps: Array  # (L,) int32 count over update steps
     init: Observation  # the observation at θ_0
 
 
@@ -45,23 +51,31 @@ def start(obs0: Observation) -> Accumulator:
         previous_loss=obs0.loss,
         steps_to_target=jnp.full((), NEVER, jnp.int32),
         zero_grad_steps=zero,
+        zero_update_steps=zero,
+        rounded_update_steps=zero,
         tiny_grad_steps=zero,
         plateau_current=zero,
+        plateau_zero_grad=zero,
+        plateau_rounded=zero,
         longest_plateau=zero,
         first_nonfinite=jnp.full((), NEVER, jnp.int32),
         layer_saturated_sum=jnp.zeros_like(obs0.layer_saturated),
         layer_grad_norm_sum=jnp.zeros_like(obs0.layer_grad_norm),
+        layer_zero_update_steps=jnp.zeros(obs0.layer_grad_norm.shape, jnp.int32),
         init=obs0,
     )
 
 
 def accumulate(
-    acc: Accumulator, obs: Observation, t: Array, thresholds: Thresholds, *, is_update: bool | Array
+    acc: Accumulator, obs: Observation, t: Array, thresholds: Thresholds, *, is_update: bool | Array,
+    unchanged: Array | None = None,
 ) -> Accumulator:
     """Folds the observation at step ``t`` (0, 1, …, T in order) into the accumulator.
 
     ``is_update`` is True for t < T (an optimiser step follows, so gradient counts apply) and
-    False for the final evaluation at θ_T; it may be traced.
+    False for the final evaluation at θ_T; it may be traced. ``unchanged`` is, per layer, whether
+    update t left the layer's parameters unchanged ((L,) bool, from
+    :func:`~lossjax.core.metrics.layer_unchanged`); ``None`` (the final evaluation): no update.
     """
     t = jnp.asarray(t, jnp.int32)
     was_reached = acc.steps_to_target != NEVER
@@ -86,8 +100,17 @@ def accumulate(
         first_nonfinite=first_nonfinite,
     )
     update = jnp.asarray(is_update)
+    layer_same = jnp.zeros_like(acc.layer_zero_update_steps, bool) if unchanged is None else update & unchanged
+    zero_grad = update & obs.grad_is_zero
+    rounded = jnp.all(layer_same) & ~obs.grad_is_zero
+    one = lambda flag: flag.astype(jnp.int32)  # noqa: E731
     return acc._replace(
-        zero_grad_steps=acc.zero_grad_steps + (update & obs.grad_is_zero).astype(jnp.int32),
+        zero_grad_steps=acc.zero_grad_steps + one(zero_grad),
+        zero_update_steps=acc.zero_update_steps + one(jnp.all(layer_same)),
+        rounded_update_steps=acc.rounded_update_steps + one(rounded),
+        plateau_zero_grad=jnp.where(flat, acc.plateau_zero_grad + one(zero_grad), 0),
+        plateau_rounded=jnp.where(flat, acc.plateau_rounded + one(rounded), 0),
+        layer_zero_update_steps=acc.layer_zero_update_steps + one(layer_same),
         tiny_grad_steps=acc.tiny_grad_steps + (update & (obs.grad_norm < thresholds.tiny_grad)).astype(jnp.int32),
         layer_saturated_sum=acc.layer_saturated_sum + jnp.where(update, obs.layer_saturated, 0),
         layer_grad_norm_sum=acc.layer_grad_norm_sum + jnp.where(update, obs.layer_grad_norm, 0),
@@ -108,6 +131,14 @@ def outcome(
     slow = longest_plateau >= thresholds.slow_plateau_steps
     code = jnp.where(was_reached, jnp.where(slow, SLOW, CONVERGED), STALLED)
     return jnp.where(diverged, DIVERGED, code).astype(jnp.int8)
+
+
+def stall_cause(outcome_code: Array, plateau: Array, plateau_zero_grad: Array, plateau_rounded: Array) -> Array:
+    """The stall-cause code (index into :data:`~lossjax.core.metrics.STALL_CAUSES`) by the rule
+    in the metrics docstring: the majority kind of zero step on the final plateau of a stalled run."""
+    cause = jnp.where(2 * plateau_zero_grad > plateau, ZERO_GRADIENT,
+                      jnp.where(2 * plateau_rounded > plateau, ZERO_UPDATE, OTHER_CAUSE))
+    return jnp.where(outcome_code == STALLED, cause, NO_STALL).astype(jnp.int8)
 
 
 def weighted_fraction(layer_fractions: Array, layer_sizes: tuple[int, ...]) -> Array:
@@ -149,6 +180,11 @@ def _roundoff(r: RunRecord) -> Array:
     return jnp.full((), NOT_PROBED, jnp.int8) if r.roundoff_decided is None else r.roundoff_decided
 
 
+def _stall_cause(r: RunRecord) -> Array:
+    a = r.acc
+    return stall_cause(_outcome(r), a.plateau_current, a.plateau_zero_grad, a.plateau_rounded)
+
+
 def _all_units(per_layer: Callable[[RunRecord], Array]) -> Callable[[RunRecord], Array]:
     return lambda r: weighted_fraction(per_layer(r), r.layer_sizes)
 
@@ -177,6 +213,14 @@ RESULTS: tuple[Quantity, ...] = (
         lambda r: r.acc.zero_grad_steps,
     ),
     Quantity(
+        "zero_update_steps", "update steps after which every parameter is unchanged (θ_{t+1} == θ_t)", "count",
+        False, lambda r: r.acc.zero_update_steps,
+    ),
+    Quantity(
+        "rounded_update_steps", "zero-update steps whose gradient is not 0 (the update was rounded away)", "count",
+        False, lambda r: r.acc.rounded_update_steps,
+    ),
+    Quantity(
         "tiny_grad_steps", "update steps whose gradient norm is below tiny_grad", "count", False,
         lambda r: r.acc.tiny_grad_steps,
     ),
@@ -198,6 +242,10 @@ RESULTS: tuple[Quantity, ...] = (
         lambda r: r.acc.first_nonfinite,
     ),
     Quantity("outcome", "converged, slow, stalled or diverged (codes; see flag_meanings)", "outcome", False, _outcome),
+    Quantity(
+        "stall_cause", "stalled runs: none, zero_gradient, zero_update or other (codes; see flag_meanings)", "code",
+        False, _stall_cause,
+    ),
     Quantity(
         "roundoff_decided", "1 if θ_0 perturbed by a relative ε changes the outcome or the final loss beyond "
         "roundoff_tolerance; -1: not probed", "probe", False, _roundoff,
@@ -223,6 +271,10 @@ RESULTS: tuple[Quantity, ...] = (
     Quantity(
         "layer_dormant_final", "per layer: fraction of τ-dormant units at θ_T", "real", True,
         lambda r: r.final.layer_dormant,
+    ),
+    Quantity(
+        "layer_zero_update_share", "per layer: fraction of update steps leaving its weights and bias unchanged", "real",
+        True, lambda r: r.acc.layer_zero_update_steps.astype(r.acc.layer_grad_norm_sum.dtype) / r.steps,
     ),
     Quantity(
         "layer_grad_norm_init", "per layer: 2-norm of the weights' gradient at θ_0", "real", True,

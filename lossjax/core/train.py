@@ -23,11 +23,10 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from lossjax.core import activations as activations_lib
 from lossjax.core import losses as losses_lib
-from lossjax.core import metrics, models, summaries
+from lossjax.core import metrics, models, rounding, summaries
 from lossjax.core.estimators import ESTIMATORS, Estimator, get_estimator, score_function_gradient
 from lossjax.core.metrics import Observation
 from lossjax.core.summaries import Summary
@@ -69,6 +68,8 @@ class TrainConfig:
         compiled into the program only then).
       roundoff_probe: also train each run from θ_0 perturbed by :func:`perturb_params` and
         report ``roundoff_decided`` (see :mod:`lossjax.core.metrics`).
+      update_rounding: how θ + Δθ is rounded to the parameters' dtype (a name in
+        :data:`~lossjax.core.rounding.UPDATE_ROUNDINGS`).
     """
 
     model: models.ModelConfig
@@ -84,8 +85,10 @@ class TrainConfig:
     record_every: int = 0
     init_rai: bool = True
     roundoff_probe: bool = False
+    update_rounding: str = "nearest"
 
     def __post_init__(self):
+        rounding.check_rounding(self.update_rounding)
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(DTYPES)}")
         if self.estimator not in ESTIMATORS:
@@ -279,6 +282,7 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
         y_train = jnp.where(jnp.isfinite(run.target), jnp.full_like(data.y_train, run.target), data.y_train)
         run_key = jax.random.key(run.seed)
         batch_key, sample_key = jax.random.fold_in(run_key, 1), jax.random.fold_in(run_key, 2)
+        round_key = jax.random.fold_in(run_key, rounding.STOCHASTIC_KEY)
 
         def evaluate(params, t):
             x, y = _batch(data.x_train, y_train, config.batch_size, jax.random.fold_in(batch_key, t))
@@ -290,14 +294,18 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
         obs0, _ = evaluate(params0, 0)
 
         def step(carry, t):
-            params, opt_state, acc = carry
+            params, opt_state, acc, round_state = carry
             obs, grads = evaluate(params, t)
-            acc = summaries.accumulate(acc, obs, t, thresholds, is_update=True)
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state, acc), obs
+            new_params, round_state = rounding.apply(
+                config.update_rounding, params, updates, round_state, jax.random.fold_in(round_key, t)
+            )
+            unchanged = metrics.layer_unchanged(_layers(config, params), _layers(config, new_params))
+            acc = summaries.accumulate(acc, obs, t, thresholds, is_update=True, unchanged=unchanged)
+            return (new_params, opt_state, acc, round_state), obs
 
-        carry = (params0, optimizer.init(params0), summaries.start(obs0))
-        (params, _, acc), records = _scan_steps(step, carry, n_steps, record_every)
+        carry = (params0, optimizer.init(params0), summaries.start(obs0), rounding.init_state(config.update_rounding, params0))
+        (params, _, acc, _), records = _scan_steps(step, carry, n_steps, record_every)
 
         # The final evaluation at θ_T, on the whole training set.
         final, _ = model.evaluate(params, data.x_train, y_train, jax.random.fold_in(sample_key, n_steps))
@@ -315,6 +323,12 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
         return record, trajectory
 
     return train
+
+
+def _layers(config: TrainConfig, params) -> tuple:
+    """Per group of layers: (weights, bias, stacked)."""
+    mc = config.model
+    return tuple((w, b, stacked) for (w, b), (_, stacked) in zip(mc.architecture.layers(mc, params), mc.layer_groups))
 
 
 def _batch(x: Array, y: Array, batch_size: int, key: Array) -> tuple[Array, Array]:

@@ -51,16 +51,17 @@ EAGER_BYTES = 256 << 20
 
 #: How each kind of quantity (see :class:`lossjax.core.metrics.Quantity`) is stored, and its fill
 #: value where a run has no value (a layer beyond a shallower network's depth).
-STORAGE = {"count": np.int32, "step": np.int32, "flag": np.int8, "probe": np.int8, "outcome": np.int8}
+STORAGE = {"count": np.int32, "step": np.int32, "flag": np.int8, "probe": np.int8, "outcome": np.int8, "code": np.int8}
 FILL = {"real": np.nan, "count": metrics.NEVER, "step": metrics.NEVER, "flag": 0, "probe": metrics.NOT_PROBED,
-        "outcome": -1}
+        "outcome": -1, "code": -1}
 
 
 def attributes(q: metrics.Quantity) -> dict[str, Any]:
     """The attributes of a result variable: its description, and its codes."""
     attrs: dict[str, Any] = {"description": q.doc}
-    if q.kind == "outcome":
-        attrs.update(flag_values=np.arange(len(metrics.OUTCOMES), dtype=np.int8), flag_meanings=" ".join(metrics.OUTCOMES))
+    if q.kind in ("outcome", "code"):
+        names = metrics.CODES[q.name]
+        attrs.update(flag_values=np.arange(len(names), dtype=np.int8), flag_meanings=" ".join(names))
     if q.kind == "step":
         attrs["never"] = metrics.NEVER
     if q.kind == "probe":

@@ -213,8 +213,7 @@ def test_jit_equals_eager_and_float32_stays_float32(texts_runs):
     # Close to the float64 numpy loop for these 4 steps.
     _, a, *_ = np_neuron(0.6, 0.9, "bce", steps=4)
     np.testing.assert_allclose(np.asarray(traj.output)[0], a[::2], rtol=1e-6)
-    f64, _ = texts_runs["bce"]
-    np.testing.assert_allclose(np.asarray(summary.output_initial), f64["output_initial"], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(summary.output_initial), np_sigmoid(np.array([1.5, 4.0])), rtol=1e-6)  # σ(w0 + b0), x = 1
 
 
 def test_target_field_replaces_the_data_targets():

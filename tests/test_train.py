@@ -253,3 +253,23 @@ def test_explicit_init_is_for_neurons_only():
     mc = models.ModelConfig(kind="mlp", n_inputs=2, depth=1, width=3)
     with pytest.raises(ValueError, match="neuron"):
         models.init_explicit(mc, 1.0, 0.0, jnp.float32)
+
+
+def test_train_config_accepts_the_smallest_allowed_values():
+    """The boundaries of the validation above: 1 step, 2 score-function samples, batch size 0 (full batch)."""
+    cfg = train.TrainConfig(model=models.ModelConfig(), steps=1, score_samples=2, batch_size=0, record_every=1)
+    assert (cfg.steps, cfg.score_samples, cfg.batch_size, cfg.record_every) == (1, 2, 0, 1)
+
+
+def test_train_config_defaults_are_the_sweep_files_defaults():
+    """A TrainConfig built in Python trains what a sweep file that leaves the key out trains: the
+    defaults written in lossjax/core/train.py are those of [train] in lossjax/config.py (`lossjax list -v`)."""
+    import dataclasses
+
+    from lossjax import config
+
+    keys = config.KEYS["train"]
+    shared = [f for f in dataclasses.fields(train.TrainConfig) if f.name in keys and f.default is not dataclasses.MISSING]
+    assert {f.name for f in shared} >= {"steps", "loss", "optimizer", "dtype", "estimator", "score_samples", "record_every"}
+    for f in shared:
+        assert f.default == keys[f.name].param.default, f.name

@@ -291,3 +291,21 @@ def test_each_run_draws_its_init_batches_and_samples_from_three_streams():
         equal = all(bool(jnp.array_equal(a, b)) for a, b in zip(jax.tree_util.tree_leaves(drawn),
                                                                  jax.tree_util.tree_leaves(other)))
         assert equal is same, stream
+
+
+def test_recording_a_trajectory_changes_no_result():
+    """Step t of a run is the same whether or not its observations are recorded (record_every > 0
+    runs the steps in blocks): same mini-batch, same accumulators, so the summary is bitwise equal;
+    and the records are the observations at t = 0, k, 2k, …, T."""
+    x = np.linspace(-1.0, 1.0, 5)[:, None]
+    dataset = train.Data(*(jnp.asarray(a) for a in (x, (x > 0).astype(float), np.zeros((0, 1)), np.zeros((0, 1)))))
+    batch = runs(np.float64, seed=[0, 1], init_w=[0.5, -2.0], init_b=[0.1, 0.3], learning_rate=0.5)
+    out = {}
+    for every in (0, 1, 3):
+        cfg = train.TrainConfig(model=models.ModelConfig(), loss="bce", dtype="float64", steps=6, batch_size=2,
+                                record_every=every)
+        out[every] = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))(batch, dataset)
+    for every in (1, 3):
+        for name in train.Summary._fields:
+            np.testing.assert_array_equal(getattr(out[every][0], name), getattr(out[0][0], name), err_msg=name)
+    np.testing.assert_array_equal(out[3][1].loss, out[1][1].loss[:, ::3])

@@ -5,6 +5,8 @@
     python tests/mutate.py --all --module metrics   # every generated mutant of one module
     python tests/mutate.py --list               # print the mutants, run nothing
     python tests/mutate.py --module train --per-module 0 -k born_dead   # quick: listed mutants, a few tests
+    python tests/mutate.py --module train --per-module 20 --line 269 --tests tests/test_references.py
+                                                # the same sample's mutants of one line, other test files
 
 A mutant is the source of one module of ``lossjax/core`` with one token changed: a comparison
 flipped (``<`` ↔ ``<=``, ``>`` ↔ ``>=``, ``==`` ↔ ``!=``), ``+`` ↔ ``-``, an integer constant

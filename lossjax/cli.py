@@ -3,6 +3,7 @@
     lossjax run experiments/neuron/nielsen.toml [--out DIR]   train a sweep, save results (and its report)
     lossjax run SPEC --processes 2                     the same in 2 processes (or --distributed on a cluster)
     lossjax report results/nielsen                     remake a saved sweep's figures and tables
+                                                       (from its summary.nc if the results are not there)
     lossjax export results/nielsen                     write the results as one netCDF file (results.nc)
     lossjax list                                       losses, activations, optimisers, datasets, ...
     lossjax bench [--quick] [--json FILE]              time lossjax against numpy / PyTorch baselines
@@ -93,7 +94,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from lossjax import reports
     from lossjax.io import results
 
-    ds = results.load(args.folder)
+    try:
+        ds = results.load(args.folder)
+    except results.ResultsError:
+        if not (Path(args.folder) / results.SUMMARY_FILE).is_file():
+            raise
+        ds = results.load_summary(args.folder)  # a sweep too large to commit: its report's summary
+        print(f"lossjax: {args.folder} holds no results; reporting from its {results.SUMMARY_FILE}", file=sys.stderr)
     name = args.name or ds.attrs.get("report", "")
     if not name:
         print(f"lossjax: {args.folder} has no report; give one with --name FILE.py:FUNCTION", file=sys.stderr)

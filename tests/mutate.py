@@ -5,6 +5,8 @@
     python tests/mutate.py --all --module metrics   # every generated mutant of one module
     python tests/mutate.py --list               # print the mutants, run nothing
     python tests/mutate.py --module train --per-module 0 -k born_dead   # quick: listed mutants, a few tests
+    python tests/mutate.py --module train --per-module 20 --line 269 --tests tests/test_references.py
+                                                # the same sample's mutants of one line, other test files
 
 A mutant is the source of one module of ``lossjax/core`` with one token changed: a comparison
 flipped (``<`` ↔ ``<=``, ``>`` ↔ ``>=``, ``==`` ↔ ``!=``), ``+`` ↔ ``-``, an integer constant
@@ -129,7 +131,7 @@ def listed(module: str) -> list[tuple[int, str, str, str]]:
     return out
 
 
-def run_mutant(module: str, mutant, timeout: float, select: str = "") -> tuple[str, float]:
+def run_mutant(module: str, mutant, timeout: float, select: str = "", tests=None) -> tuple[str, float]:
     row, old, new, _ = mutant
     rel = Path("lossjax/io/results.py") if row < 0 else module_path(module)
     row = abs(row)
@@ -146,7 +148,7 @@ def run_mutant(module: str, mutant, timeout: float, select: str = "") -> tuple[s
         lines[row - 1] = new
         target.write_text("".join(lines))
         env = dict(os.environ, PYTHONPATH=str(tmp), PYTHONDONTWRITEBYTECODE="1")
-        cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:xdist", "-p", "no:cacheprovider", *TESTS[module]]
+        cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:xdist", "-p", "no:cacheprovider", *(tests or TESTS[module])]
         if select:
             cmd += ["-k", select]
         start = time.monotonic()
@@ -169,13 +171,16 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=240, help="seconds per mutant (default 240)")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("-k", dest="select", default="", help="only the tests pytest -k selects (a quick check)")
+    parser.add_argument("--tests", action="append", help="run these test files instead of the module's (TESTS)")
+    parser.add_argument("--line", type=int, action="append", help="only the mutants of these line numbers")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     plan = []
     for module in args.module or MODULES:
         generated = generate(module)
         sample = generated if args.all else rng.sample(generated, min(args.per_module, len(generated)))
-        plan += [(module, m) for m in listed(module) + sorted(sample)]
+        chosen = [m for m in listed(module) + sorted(sample) if not args.line or abs(m[0]) in args.line]
+        plan += [(module, m) for m in chosen]
         print(f"{module}: {len(generated)} generated mutants, running {len(sample)} + {len(listed(module))} listed",
               flush=True)
     if args.list:
@@ -184,7 +189,7 @@ def main(argv=None) -> int:
         return 0
     results = []
     for module, mutant in plan:
-        status, seconds = run_mutant(module, mutant, args.timeout, args.select)
+        status, seconds = run_mutant(module, mutant, args.timeout, args.select, args.tests)
         results.append((module, mutant, status))
         row, old, new, why = mutant
         print(f"[{status:>14}] {module}:{abs(row)} {why} ({seconds:.0f} s)\n    {new.strip()}", flush=True)

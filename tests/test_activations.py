@@ -92,9 +92,24 @@ def _activation(spec):
     return straight_through(ACTIVATIONS[base], ste) if ste else get_activation(spec)
 
 
+def _references(spec):
+    """(value, derivative) in float64 numpy for every registry activation and the two straight-through steps."""
+    if spec == "piecewise_constant":  # default sharp = 100; the port of the MATLAB loop below
+        return (lambda z: qpwc_neuron_matlab(z, 100.0)[0]), (lambda z: qpwc_neuron_matlab(z, 100.0)[1])
+    base, _, ste = spec.partition("+ste_")
+    if ste:  # forward: the step; backward: the surrogate's derivative
+        return REFERENCES[base][0], {"identity": np.ones_like, "sigmoid": REFERENCES["sigmoid"][1]}[ste]
+    return REFERENCES[spec]
+
+
 @pytest.mark.parametrize("spec", sorted(ACTIVATIONS) + ["step+ste_identity", "step+ste_sigmoid"])
 def test_dtype_preserved(spec):
+    """Every activation in float16 / bfloat16 / float32 / float64 keeps its dtype, and its value and
+    derivative (jvp and vjp) are within 2 units of that dtype's epsilon of the numpy float64
+    reference on the same (rounded) inputs: |f − f_ref| ≤ 2·eps·(|f_ref| + 1). (Measured: at most
+    1.03 eps, the float64 tanh gradient; 0.6 eps in float16 and bfloat16.)"""
     act = _activation(spec)
+    f_ref, d_ref = _references(spec)
     z64 = np.linspace(-3, 3, 13)
     zs = [jnp.asarray(z64, dt) for dt in ALL_DTYPES]
 
@@ -102,16 +117,13 @@ def test_dtype_preserved(spec):
     def run(zs):
         return [(act.fn(z), derivative(act, z), jax.vmap(jax.grad(act.fn))(z)) for z in zs]
 
-    results = run(zs)
-    ref_f, ref_d, _ = results[-1]
-    for dtype, (f, d, g) in zip(ALL_DTYPES, results):
+    for dtype, z, (f, d, g) in zip(ALL_DTYPES, zs, run(zs)):
         assert f.dtype == d.dtype == g.dtype == dtype and f.shape == z64.shape
-        assert bool(jnp.all(jnp.isfinite(d)))
-        # jvp (derivative) and vjp (grad) agree; float16/bfloat16 up to rounding
-        np.testing.assert_allclose(np.asarray(d, np.float64), np.asarray(g, np.float64), rtol=1e-2, atol=1e-3)
-        np.testing.assert_allclose(np.asarray(d, np.float64), ref_d, rtol=2e-2, atol=1e-2)
-        # close to float64 (step-like functions: same branch because the grid is exact)
-        np.testing.assert_allclose(np.asarray(f, np.float64), ref_f, rtol=1e-2, atol=1e-2)
+        exact = np.asarray(z, np.float64)  # the inputs as rounded to the dtype
+        eps = float(jnp.finfo(dtype).eps)
+        for got, want in ((f, f_ref(exact)), (d, d_ref(exact)), (g, d_ref(exact))):
+            err = np.abs(np.asarray(got, np.float64) - want)
+            assert np.all(err <= 2 * eps * (np.abs(want) + 1)), (jnp.dtype(dtype).name, np.max(err / eps))
 
 
 def test_piecewise_constant_finite_in_float16_far_outside():

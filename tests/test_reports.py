@@ -12,13 +12,14 @@ from __future__ import annotations
 import copy
 import math
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lossjax import config, reports, runner
+from lossjax import cli, config, reports, runner
 from lossjax.core import metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +105,21 @@ def g4(v) -> str:
 
 def close(cell: str, value: float, fmt: str) -> None:
     assert cell == format(float(value), fmt), (cell, value)
+
+
+def remade_from_summary(study: str, function: str, folder: Path, elsewhere: Path) -> None:
+    """The results deleted, ``lossjax report`` on the summary alone remakes every table and figure
+    identically. (A sweep too large to commit keeps only its report's ``summary.nc`` in git.)"""
+    made = sorted(p.name for p in folder.iterdir())
+    assert "summary.nc" in made
+    elsewhere.mkdir()
+    shutil.copy(folder / "summary.nc", elsewhere / "summary.nc")  # a clean clone: no results, no tables
+    assert cli.main(["report", str(elsewhere), "--name", f"{EXPERIMENTS / study / 'report.py'}:{function}"]) == 0
+    assert sorted(p.name for p in elsewhere.iterdir()) == made
+    for name in made:
+        assert (elsewhere / name).read_bytes() == (folder / name).read_bytes(), name
+    (elsewhere / "summary.nc").unlink()  # and without it, the report says what is missing (exit code 2)
+    assert cli.main(["report", str(elsewhere)]) == 2
 
 
 # --------------------------------------------------------------------------------------
@@ -263,6 +279,7 @@ def test_report_atlas(tmp_path):
     assert check["grid points"] == str(saturated.size)
     close(check["agree"], np.mean(engine == saturated), ".6f")
     assert check["mismatches"] == str(int(np.sum(engine != saturated)))
+    remade_from_summary("neuron", "report_atlas", folder, tmp_path / "clone")
 
 
 def test_report_rounding(tmp_path):
@@ -442,6 +459,7 @@ def test_report_dying_relu(tmp_path):
     for row in wide:
         share = np.mean(ds.born_dead.sel(init_bias=0.0, width=int(row["width"]), depth=int(row["depth"])).values)
         assert row["zero biases"] == g4(share)
+    remade_from_summary("mlp", "report_dying_relu", folder, tmp_path / "clone")
 
 
 def test_report_phase(tmp_path):

@@ -23,6 +23,7 @@ import xarray as xr
 
 from lossjax.core import metrics
 from lossjax.io import figures as plots
+from lossjax.io import results
 
 
 # --------------------------------------------------------------------------------------
@@ -278,13 +279,27 @@ def report_glorot(ds: xr.Dataset, folder: Path) -> list[Path]:
     return made
 
 
+def dying_relu_summary(ds: xr.Dataset) -> xr.Dataset:
+    """What the dying-ReLU report shows, small enough to commit: per cell (bias initialisation,
+    width, depth) the number of nets born dead (``born_dead``) out of ``nets`` (seeds per cell)."""
+    dead = ds.born_dead.astype(np.int64)
+    scalars = {k: v for k, v in ds.coords.items() if v.ndim == 0}
+    return xr.Dataset({"born_dead": dead.sum("seed") if "seed" in dead.dims else dead,
+                       "nets": ds.sizes.get("seed", 1)}).assign_coords(**scalars)
+
+
 def report_dying_relu(ds: xr.Dataset, folder: Path) -> list[Path]:
+    """Born-dead shares, from the sweep's summary (``summary.nc``, :func:`dying_relu_summary`):
+    written here from the results, or read as ``ds`` when the folder holds only the summary."""
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
     made = []
-    share = ds.born_dead.astype(float).mean("seed")
-    n = ds.sizes.get("seed", 1)
+    if not results.is_summary(ds):
+        made.append(results.save_summary(dying_relu_summary(ds), ds, folder, "report_dying_relu"))
+        ds = results.load_summary(folder)  # every number below is read from the file
+    n = int(ds.nets)
+    share = ds.born_dead / n
     dims, cells = _cells(ds, ["init_bias", "init_bias_std"])
     depths = np.atleast_1d(ds.depth.values)
     widths = np.atleast_1d(ds.width.values)
@@ -347,17 +362,21 @@ def report_dying_relu(ds: xr.Dataset, folder: Path) -> list[Path]:
         for w in widths:
             for d in depths:
                 p = float(share.sel(**cell, width=w, depth=d))
-                rows.append([*[cell[k] for k in dims], int(w), int(d), p, 1.96 * np.sqrt(max(p * (1 - p), 1e-12) / n),
-                             float(single_input_dead_probability(w, d))])
+                half = 1.96 * np.sqrt(p * (1 - p) / n) if 0 < p < 1 else "—"
+                rows.append([*[cell[k] for k in dims], int(w), int(d), p, half, float(single_input_dead_probability(w, d))])
     header = [*dims, "width", "depth", "share born dead", "95% ± (binomial)", "single-input bound 1−(1−2^-N)^L"]
     wide = [[int(w), int(d), *[float(share.sel(**cell, width=w, depth=d)) for cell in cells],
              float(single_input_dead_probability(w, d))] for w in widths for d in depths]
     wide_header = ["width", "depth", *[bias_label(c) for c in cells], "1−(1−2^-N)^L"]
     text = (f"# mlp_dying_relu: share of ReLU nets born dead ({n:,} nets per cell)\n\n"
-            "The bound 1−(1−2^-N)^L applies to zero biases only (see docs/mlp_study.md).\n\n"
+            "The bound 1−(1−2^-N)^L applies to zero biases only (see docs/mlp_study.md). Made by "
+            "`lossjax run experiments/mlp/mlp_dying_relu.toml`, or from the committed `summary.nc` (nets born dead "
+            f"per cell; the results are not committed, size) by `lossjax report results/{ds.attrs['name']}`.\n\n"
             "## By width and depth, one column per bias initialisation\n\n"
             + plots.markdown_table(wide_header, wide)
-            + "\n\n## Long form, with the 95 % binomial half-width\n\n"
+            + "\n\n## Long form, with the 95 % binomial half-width\n\nA share of 0 or 1 (every net of the cell alike) "
+            f"has no binomial half-width (—); with 0 of {n:,} nets dead, the one-sided 95 % upper bound on the "
+            f"cell's share is 1 − 0.05^(1/{n:,}) = {1 - 0.05 ** (1 / n):.2g} (with all dead, 1 minus that is the lower bound).\n\n"
             + plots.markdown_table(header, rows))
     made.append(plots.save_text(text, folder / "mlp_dying_relu_table.md"))
     return made

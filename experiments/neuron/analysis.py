@@ -407,23 +407,65 @@ def piecewise_constant_summary(ds: xr.Dataset) -> list[dict]:
     return out
 
 
-def atlas_rows(ds: xr.Dataset, closed: xr.DataArray, keys: Sequence[str]) -> list[dict]:
-    """Stall atlas: per combination of ``keys``, stall rates per learning rate, inside and outside
-    the closed-form saturated region, exact/tiny gradient shares and the diverged share."""
+#: The closed-form regions of the initial (w0, b0) grid that an atlas summary counts runs in
+#: (:func:`saturation_regions`); "saturated" is every region but "unsaturated".
+REGIONS = ("high", "low", "mixed", "unsaturated")
+#: What an atlas summary counts per cell: runs, and runs that stalled, never moved (zero
+#: gradient at every step), had at least one zero-gradient step, diverged.
+ATLAS_COUNTS = ("runs", "stalled", "frozen", "any_zero", "diverged")
+
+
+def atlas_summary(ds: xr.Dataset, region: xr.DataArray, map_lr: float) -> xr.Dataset:
+    """The stall atlas reduced to the numbers its report shows (small enough to commit).
+
+    Per combination of the swept keys and learning rate, and per :data:`REGIONS` of the initial
+    (w0, b0) (``region``, from :func:`saturation_regions`): the counts :data:`ATLAS_COUNTS` and
+    ``tiny_share``, the sum over runs of the share of steps with a tiny gradient. Where both the
+    quadratic cost and bce were run: ``quadratic_only`` / ``bce_only``, the number of grid points
+    where one stalls and the other does not. For a sigmoid output: ``steps_to_target`` at η =
+    ``map_lr`` over the grid (-1: never; the figures) and ``saturated_init`` of the first run of
+    each grid point (the saturation check). Scalar coordinates, ``w0`` and ``b0`` are kept.
+    """
     steps = int(ds.steps)
-    stalled = ds.outcome == metrics.STALLED
+    grid = ("w0", "b0")
+    masks = xr.concat([region == k for k in REGIONS], dim="region").assign_coords(region=list(REGIONS))
+    per_run = {"runs": xr.ones_like(ds.outcome, dtype=bool), "stalled": ds.outcome == metrics.STALLED,
+               "frozen": ds.zero_grad_steps == steps, "any_zero": ds.zero_grad_steps > 0,
+               "diverged": ds.outcome == metrics.DIVERGED}
+    out = {k: (v & masks).sum(grid).astype(np.int64) for k, v in per_run.items()}
+    out["tiny_share"] = (ds.tiny_grad_steps / steps).where(masks, 0.0).sum(grid)
+    if "loss" in ds.dims and {"quadratic", "bce"} <= set(values(ds, "loss")):
+        q, c = (per_run["stalled"].sel(loss=k, drop=True) for k in ("quadratic", "bce"))
+        out["quadratic_only"] = (q & ~c).sum(grid).astype(np.int64)
+        out["bce_only"] = (c & ~q).sum(grid).astype(np.int64)
+    if "sigmoid" in values(ds, "activation"):
+        sigmoid = select(ds, activation="sigmoid")
+        out["steps_to_target"] = select(sigmoid.steps_to_target, learning_rate=map_lr).astype(np.int16)
+        sat = sigmoid.saturated_init
+        out["saturated_init"] = sat.isel({d: 0 for d in sat.dims if d not in grid}).astype(np.int8)
+    scalars = {k: v for k, v in ds.coords.items() if v.ndim == 0}
+    return xr.Dataset(out).assign_coords(w0=ds.w0, b0=ds.b0, **scalars).compute()
+
+
+def atlas_rows(summary: xr.Dataset, keys: Sequence[str]) -> list[dict]:
+    """Stall atlas, from :func:`atlas_summary`: per combination of ``keys``, stall rates per
+    learning rate, inside and outside the closed-form saturated region, exact/tiny gradient
+    shares and the diverged share."""
+    saturated = [k for k in REGIONS if k != "unsaturated"]
     out = []
-    for combo in groups(ds, keys):
-        s = select(stalled, **combo)
-        zg = select(ds.zero_grad_steps, **combo)
+    for combo in groups(summary, keys):
+        c = select(summary, **combo)
+        runs = c.runs.sum()
+        share = lambda count, of=runs: float(count.sum() / of) if int(of) else float("nan")  # noqa: E731
         out.append({
             "combo": combo,
-            "per_lr": [float(select(s, learning_rate=lr).mean()) for lr in values(ds, "learning_rate")],
-            "stalled": float(s.mean()), "saturated": float(s.where(closed).mean()),
-            "unsaturated": float(s.where(~closed).mean()),
-            "frozen": float((zg == steps).mean()), "any_zero": float((zg > 0).mean()),
-            "tiny": float((select(ds.tiny_grad_steps, **combo) / steps).mean()),
-            "diverged": float((select(ds.outcome, **combo) == metrics.DIVERGED).mean()),
+            "per_lr": [share(select(c.stalled, learning_rate=lr), select(c.runs, learning_rate=lr).sum())
+                       for lr in values(summary, "learning_rate")],
+            "stalled": share(c.stalled),
+            "saturated": share(c.stalled.sel(region=saturated), c.runs.sel(region=saturated).sum()),
+            "unsaturated": share(c.stalled.sel(region="unsaturated"), c.runs.sel(region="unsaturated").sum()),
+            "frozen": share(c.frozen), "any_zero": share(c.any_zero), "tiny": share(c.tiny_share),
+            "diverged": share(c.diverged),
         })
     return out
 
@@ -472,25 +514,30 @@ def training_data(ds: xr.Dataset):
     return np.asarray(data.x_train)[:, 0], np.asarray(data.y_train)[:, 0]
 
 
-def quadratic_vs_bce_rows(ds: xr.Dataset) -> list[dict]:
-    """Sigmoid neuron, per optimiser/dtype and learning rate: where the quadratic cost stalls and bce does not."""
-    stalled = ds.outcome == metrics.STALLED
-    rest = [k for k in ("activation", "optimizer", "dtype") if k in ds.dims]
+def quadratic_vs_bce_rows(summary: xr.Dataset) -> list[dict]:
+    """Sigmoid neuron, from :func:`atlas_summary`, per optimiser/dtype and learning rate: where the
+    quadratic cost stalls and bce does not."""
+    rest = [k for k in ("activation", "optimizer", "dtype") if k in summary.dims]
     out = []
-    for combo in groups(ds, rest):
+    for combo in groups(summary, rest):
         if combo.get("activation", "sigmoid") != "sigmoid":
             continue
-        for lr in values(ds, "learning_rate"):
-            q = select(stalled, loss="quadratic", learning_rate=lr, **combo)
-            c = select(stalled, loss="bce", learning_rate=lr, **combo)
-            out.append({"combo": combo, "learning_rate": lr, "quadratic": float(q.mean()), "bce": float(c.mean()),
-                        "quadratic_only": float((q & ~c).mean()), "bce_only": float((c & ~q).mean())})
+        for lr in values(summary, "learning_rate"):
+            c = select(summary, learning_rate=lr, **combo)
+            share = lambda count: float(count.sum() / c.runs.sel(loss="quadratic").sum())  # noqa: E731
+            out.append({"combo": combo, "learning_rate": lr, "quadratic": share(c.stalled.sel(loss="quadratic")),
+                        "bce": share(c.stalled.sel(loss="bce")), "quadratic_only": share(c.quadratic_only),
+                        "bce_only": share(c.bce_only)})
     return out
 
 
-def stalled_by_region(stalled: xr.DataArray, region: xr.DataArray, labels: Sequence[str]) -> list[float]:
-    """The stalled share of a (w0, b0) grid within each labelled region (NaN for an empty region)."""
-    return [float(stalled.where(region == k).mean()) if bool((region == k).any()) else float("nan") for k in labels]
+def stalled_by_region(summary: xr.Dataset, labels: Sequence[str]) -> list[float]:
+    """The stalled share within each of the :data:`REGIONS` ``labels`` of one cell of an atlas
+    summary (NaN for an empty region)."""
+    runs, stalled = summary.runs.sum([d for d in summary.runs.dims if d != "region"]), summary.stalled
+    stalled = stalled.sum([d for d in stalled.dims if d != "region"])
+    return [float(stalled.sel(region=k) / runs.sel(region=k)) if int(runs.sel(region=k)) else float("nan")
+            for k in labels]
 
 
 def saturation_agreement(saturated: xr.DataArray, closed: xr.DataArray, w0, b0, x, zstar: float) -> dict:

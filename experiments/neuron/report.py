@@ -19,7 +19,7 @@ import xarray as xr
 
 from lossjax import config, reports
 from lossjax.core import metrics
-from lossjax.io import figures
+from lossjax.io import figures, results
 from lossjax.io.figures import markdown_table, plt
 
 #: The pure computations, loaded by path (this folder is not a package); the same module object
@@ -60,6 +60,7 @@ class _Writer:
         self.rerun = f"lossjax report results/{ds.attrs['name']} --name experiments/neuron/report.py:{report}"
         self.entries: list[str] = []
         self.paths: list[Path] = []
+        self.summary = False  # the report wrote (or read) summary.nc
 
     def figure(self, fig, stem: str, caption: str) -> None:
         self.paths.append(figures.save_figure(fig, self.folder / f"{stem}.png"))
@@ -78,6 +79,10 @@ class _Writer:
                 f"{attrs['compile_time_s']:.1f} s, trained in {attrs['run_time_s']:.1f} s "
                 f"(wall {attrs['wall_time_s']:.1f} s, backend {attrs['backend']}). "
                 f"Thresholds: `{attrs['thresholds']}`. The texts this study reproduces: [{DOCS_TEXTS}](../../{DOCS_TEXTS}).\n\n")
+        if self.summary:
+            head += (f"Every table and figure below is made from `{results.SUMMARY_FILE}` (committed), the counts they "
+                     f"show; the results themselves are not committed (size). Remake them from it: "
+                     f"`lossjax report results/{attrs['name']}`.\n\n")
         self.paths.append(figures.save_text(head + "\n".join(self.entries), self.folder / "README.md"))
         return self.paths
 
@@ -412,6 +417,9 @@ def report_pwc(ds: xr.Dataset, folder: Path) -> list[Path]:
 
 
 def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
+    """The stall atlas's tables and figures, made from its summary (``summary.nc``, see
+    ``analysis.atlas_summary``): written here from the results, or read as ``ds`` when the folder
+    holds only the summary (the results of these sweeps are too large to commit)."""
     out = _Writer(ds, folder, f"Stall atlas: {ds.attrs['name']}", "report_atlas")
     th = _thresholds(ds)
     delta = th["saturation_delta"]
@@ -422,12 +430,17 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
                           dims=("w0", "b0"), coords={"w0": w0, "b0": b0})
     zstar = analysis.saturation_z(delta)
     lrs = values(ds, "learning_rate")
+    ref_lr = min(lrs, key=lambda v: abs(math.log(v / analysis.TEXT_LEARNING_RATE)))
+    region = analysis.saturation_regions(w0, b0, x, delta=delta)
+    if not results.is_summary(ds):
+        out.paths.append(results.save_summary(analysis.atlas_summary(ds, region, ref_lr), ds, folder, "report_atlas"))
+        ds = out.ds = results.load_summary(folder)  # every number below is read from the file
+    out.summary = True
     present = [k for k in ("loss", "activation", "optimizer", "dtype") if k in ds.dims]
-    stalled = ds.outcome == metrics.STALLED
 
     rows = [[*_label(r["combo"]), *[f"{v:.3f}" for v in r["per_lr"]], f"{r['stalled']:.3f}", f"{r['saturated']:.3f}",
              f"{r['unsaturated']:.3f}", f"{r['frozen']:.3f}", f"{r['any_zero']:.3f}", f"{r['tiny']:.3f}",
-             f"{r['diverged']:.3f}"] for r in analysis.atlas_rows(ds, closed, present)]
+             f"{r['diverged']:.3f}"] for r in analysis.atlas_rows(ds, present)]
     out.table(markdown_table([*present, *[f"stalled η={lr:g}" for lr in lrs], "stalled (all η)", "stalled, saturated init",
                               "stalled, unsaturated init", "zero grad every step", "any zero-grad step", "mean tiny-grad share",
                               "diverged"], rows),
@@ -464,9 +477,8 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
                   "Sigmoid neuron, same grid of initial (w0, b0): the share where squared error (quadratic ½(y−a)²) "
                   "stalls and cross-entropy (on logits) does not, and the reverse.")
 
-    if "activation" not in ds.dims or "sigmoid" in values(ds, "activation"):
-        sat = select(ds.saturated_init, activation="sigmoid")
-        sat = sat.isel({d: 0 for d in sat.dims if d not in ("w0", "b0")}) > 0.5
+    if "saturated_init" in ds:  # a sigmoid output
+        sat = ds.saturated_init > 0
         check = analysis.saturation_agreement(sat, closed, w0, b0, x, zstar)
         out.table(markdown_table(["grid points", "agree", "mismatches", "max |min|z| − z*| at a mismatch"],
                                  [[check["points"], f"{check['agree']:.6f}", check["mismatches"], f"{check['worst']:.2e}"]]),
@@ -475,12 +487,10 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
                   f"closed form min_n |w0·x_n + b0| > z* = 2·arccosh(1/√δ) = {zstar:.4f} on the whole grid.")
 
     # Heatmaps of steps_to_target (sigmoid, each optimiser × loss) with the closed-form boundary.
-    ref_lr = min(lrs, key=lambda v: abs(math.log(v / analysis.TEXT_LEARNING_RATE)))
     opts, dtypes = values(ds, "optimizer"), values(ds, "dtype")
-    region = analysis.saturation_regions(w0, b0, x, delta=delta)
     names = {"high": "w0·x_n + b0 > z* for every n (output ≈ 1)", "low": "w0·x_n + b0 < −z* for every n (output ≈ 0)",
              "unsaturated": "unsaturated"}
-    for dtype in dtypes:
+    for dtype in dtypes if "steps_to_target" in ds else []:
         fig, axes = plt.subplots(len(opts), len(losses), figsize=(2.6 * len(losses) + 1, 2.5 * len(opts)),
                                  squeeze=False, sharex=True, sharey=True)
         cmap, shares, decided = plt.get_cmap("viridis").with_extremes(bad="#c92a2a"), [], []
@@ -488,8 +498,7 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
             for j, loss in enumerate(losses):
                 ax = axes[i, j]
                 sel = dict(loss=loss, optimizer=opt, activation="sigmoid", dtype=dtype, learning_rate=ref_lr)
-                r = select(ds.steps_to_target, **sel)
-                v = r.transpose("b0", "w0").values.astype(float)
+                v = select(ds.steps_to_target, **sel).transpose("b0", "w0").values.astype(float)
                 v[v < 0] = np.nan
                 im = ax.pcolormesh(w0, b0, np.ma.masked_invalid(v), cmap=cmap, vmin=0, vmax=steps, shading="auto")
                 ax.contour(w0, b0, closed.transpose("b0", "w0").values.astype(float), levels=[0.5], colors="white",
@@ -505,7 +514,7 @@ def report_atlas(ds: xr.Dataset, folder: Path) -> list[Path]:
                 if j == 0:
                     ax.set_ylabel("b0")
                 shares.append(f"{loss}/{opt} " + " / ".join(
-                    _num(share, ".2f") for share in analysis.stalled_by_region(select(stalled, **sel), region, list(names))))
+                    _num(share, ".2f") for share in analysis.stalled_by_region(select(ds, **sel), list(names))))
         fig.colorbar(im, ax=axes, shrink=0.8, label="steps_to_target (red: never = stalled)")
         stem = "steps_to_target" + ("" if len(dtypes) == 1 else f"_{dtype}")
         out.figure(fig, stem,

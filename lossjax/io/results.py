@@ -15,7 +15,9 @@ A results folder holds ``results.zarr`` (the store, written chunk by chunk: see
 :mod:`lossjax.io.store`), ``progress/`` (its done chunks), ``provenance.json`` (timings and
 machine facts), ``sweep.toml`` (the sweep as written), ``results.nc`` (netCDF-4 via h5netcdf,
 one self-describing file: written at the end for small results, by :func:`save` or ``lossjax
-export`` for any) and whatever a report adds. Every file is written to a temporary name in the
+export`` for any) and whatever a report adds: for a sweep too large to commit, its report
+writes ``summary.nc``, the few counts its tables and figures are made from (:func:`save_summary`),
+so that ``lossjax report`` remakes them without the results (:func:`load_summary`). Every file is written to a temporary name in the
 same folder and moved into place with :func:`os.replace`, so an interruption leaves the
 previous file or none, never a truncated one. :func:`load` reads the store if there is one.
 """
@@ -40,6 +42,9 @@ from lossjax.io import store as store_lib
 from lossjax.io.atomic import atomic_write
 
 RESULTS_FILE = "results.nc"
+SUMMARY_FILE = "summary.nc"
+#: The attribute that marks a report's summary (its value: the report that wrote it).
+SUMMARY_ATTR = "lossjax_summary_of"
 SWEEP_FILE = "sweep.toml"
 FORMAT_VERSION = 2
 class ResultsError(ValueError):
@@ -184,6 +189,42 @@ def load(folder: str | os.PathLike, lazy: bool | None = None, partial: bool = Fa
         raise ResultsError(f"{str(path)!r} is corrupt or not a netCDF file ({type(e).__name__}: {e}); rerun the sweep") from None
     if "lossjax_format" not in ds.attrs:
         raise ResultsError(f"{str(path)!r} is a netCDF file but not lossjax results (no 'lossjax_format' attribute)")
+    return ds
+
+
+def is_summary(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` is a report's summary (:func:`save_summary`), not the results themselves."""
+    return SUMMARY_ATTR in ds.attrs
+
+
+def save_summary(summary: xr.Dataset, results: xr.Dataset, folder: str | os.PathLike, report: str) -> Path:
+    """Writes a report's summary of ``results`` to ``folder/summary.nc`` (compressed netCDF).
+
+    The summary keeps the results' attributes (the sweep, its thresholds, timings and machine)
+    and is marked with ``report``, the name of the report that reduced the results to it; that
+    report remakes its tables and figures from it alone (``lossjax report`` reads it when the
+    folder has no results). Returns the file's path.
+    """
+    path = Path(folder) / SUMMARY_FILE
+    out = summary.copy()
+    out.attrs = {**results.attrs, SUMMARY_ATTR: report}
+    encoding = {name: {"zlib": True, "complevel": 9, "shuffle": True} for name in out.data_vars}
+    atomic_write(path, lambda tmp: out.to_netcdf(tmp, engine="h5netcdf", encoding=encoding))
+    return path
+
+
+def load_summary(folder: str | os.PathLike) -> xr.Dataset:
+    """The summary a report wrote into ``folder`` (see :func:`save_summary`); raises :class:`ResultsError`."""
+    path = Path(folder) / SUMMARY_FILE
+    if not path.is_file():
+        raise ResultsError(f"{str(folder)!r} has no {SUMMARY_FILE}")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as opened:
+            ds = opened.load()
+    except Exception as e:  # h5py/netCDF raise many types for a damaged file
+        raise ResultsError(f"{str(path)!r} is corrupt or not a netCDF file ({type(e).__name__}: {e})") from None
+    if not is_summary(ds):
+        raise ResultsError(f"{str(path)!r} is not a lossjax report summary (no {SUMMARY_ATTR!r} attribute)")
     return ds
 
 

@@ -60,6 +60,9 @@ dormant unit (Sokar et al. 2023)
 ``born_dead``
     At θ_0 the network's output is the same for every input of the training set (no input can
     change it, so no gradient can tell inputs apart). Always 0 for a one-example dataset.
+    Compared exactly in the run's dtype: an output whose spread over the inputs is below its
+    rounding counts as constant. Lu et al. (2020) ask for a constant output over the whole input
+    domain, which implies this one (docs/mlp_study.md, "He against RAI", measures both effects).
 ``longest_plateau``
     The longest run of consecutive steps t in 1..T whose relative loss improvement
     ``(L_{t−1} − L_t) / |L_{t−1}|`` is below ``plateau_tau`` [1e-3], counted only while the

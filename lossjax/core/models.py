@@ -370,7 +370,9 @@ def _rai_layer(key: Array, kernel: Array, bias: Array, scheme: Array) -> tuple[A
     scaled). Every layer, the output layer included, is drawn this way. The run's ``init_bias`` and
     ``init_bias_std`` are added to the bias afterwards (0 by default: plain RAI).
 
-    Where it may differ from the paper: the paper's text was not available to this project. The
+    Where it may differ from the paper: the paper's text was not available to this project (a
+    second search found stored copies of its abstract and introduction only, and no code by its
+    authors; docs/mlp_study.md, "He against RAI"). The
     procedure above (symmetric draw of the whole row with its bias, one uniformly chosen entry
     replaced by a Beta(2, 1) draw) is the issue's reading of it; σ = 0.6007/√d is the constant
     used by public third-party implementations that cite the paper (not checked against its

@@ -107,14 +107,14 @@ def close(cell: str, value: float, fmt: str) -> None:
     assert cell == format(float(value), fmt), (cell, value)
 
 
-def remade_from_summary(study: str, function: str, folder: Path, elsewhere: Path) -> None:
+def remade_from_summary(study: str, function: str, folder: Path, elsewhere: Path, module: str = "report.py") -> None:
     """The results deleted, ``lossjax report`` on the summary alone remakes every table and figure
     identically. (A sweep too large to commit keeps only its report's ``summary.nc`` in git.)"""
     made = sorted(p.name for p in folder.iterdir())
     assert "summary.nc" in made
     elsewhere.mkdir()
     shutil.copy(folder / "summary.nc", elsewhere / "summary.nc")  # a clean clone: no results, no tables
-    assert cli.main(["report", str(elsewhere), "--name", f"{EXPERIMENTS / study / 'report.py'}:{function}"]) == 0
+    assert cli.main(["report", str(elsewhere), "--name", f"{EXPERIMENTS / study / module}:{function}"]) == 0
     assert sorted(p.name for p in elsewhere.iterdir()) == made
     for name in made:
         assert (elsewhere / name).read_bytes() == (folder / name).read_bytes(), name
@@ -328,6 +328,7 @@ def test_report_rounding(tmp_path):
         share(row["zero-update stalls rescued"], reached, zero_update)
         share(row["… of those float32 learns"], reached, zero_update & ((f32 == metrics.CONVERGED) | (f32 == metrics.SLOW)))
         share(row["diverged"], outcome == DIVERGED)
+    remade_from_summary("neuron", "report_rounding", tmp_path, tmp_path / "clone", module="report_rounding.py")
 
 
 # --------------------------------------------------------------------------------------

@@ -424,7 +424,8 @@ def atlas_summary(ds: xr.Dataset, region: xr.DataArray, map_lr: float) -> xr.Dat
     quadratic cost and bce were run: ``quadratic_only`` / ``bce_only``, the number of grid points
     where one stalls and the other does not. For a sigmoid output: ``steps_to_target`` at η =
     ``map_lr`` over the grid (-1: never; the figures) and ``saturated_init`` of the first run of
-    each grid point (the saturation check). Scalar coordinates, ``w0`` and ``b0`` are kept.
+    each grid point (the saturation check). With the round-off probe: ``roundoff_decided`` of every
+    run. Scalar coordinates, ``w0`` and ``b0`` are kept.
     """
     steps = int(ds.steps)
     grid = ("w0", "b0")
@@ -443,6 +444,8 @@ def atlas_summary(ds: xr.Dataset, region: xr.DataArray, map_lr: float) -> xr.Dat
         out["steps_to_target"] = select(sigmoid.steps_to_target, learning_rate=map_lr).astype(np.int16)
         sat = sigmoid.saturated_init
         out["saturated_init"] = sat.isel({d: 0 for d in sat.dims if d not in grid}).astype(np.int8)
+    if probed(ds):  # the round-off table and the figures' marks need the flag of every run
+        out["roundoff_decided"] = ds.roundoff_decided.astype(np.int8)
     scalars = {k: v for k, v in ds.coords.items() if v.ndim == 0}
     return xr.Dataset(out).assign_coords(w0=ds.w0, b0=ds.b0, **scalars).compute()
 

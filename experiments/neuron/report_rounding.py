@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from lossjax import reports
+from lossjax.io import results
 from lossjax.core import metrics
 from lossjax.io.figures import markdown_table, plt
 
@@ -81,7 +82,15 @@ def categories(outcome: xr.DataArray, cause: xr.DataArray) -> xr.DataArray:
 
 
 def report_rounding(ds: xr.Dataset, folder: Path) -> list[Path]:
+    """The tables and figures, made from the summary (``summary.nc``: every run's ``outcome`` and
+    ``stall_cause``, int8, all this report reads): written here from the results, or read as ``ds``
+    when the folder holds only the summary (the results are too large to commit)."""
     out = report._Writer(ds, folder, f"Zero updates and update rounding: {ds.attrs['name']}", "report_rounding")
+    if not results.is_summary(ds):
+        summary = ds[["outcome", "stall_cause"]].astype(np.int8).compute()
+        out.paths.append(results.save_summary(summary, ds, folder, "report_rounding"))
+        ds = out.ds = results.load_summary(folder)  # every number below is read from the file
+    out.summary = True
     out.rerun = out.rerun.replace("experiments/neuron/report.py:", "experiments/neuron/report_rounding.py:")
     th = report._thresholds(ds)
     steps, lrs = int(ds.steps), values(ds, "learning_rate")

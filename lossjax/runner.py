@@ -325,6 +325,12 @@ def _check_existing(folder: Path, sweep, restart: bool) -> None:
             f"{folder} holds the results of a different sweep ({folder / results_lib.SWEEP_FILE}); add --restart to "
             f"discard them and start over, or give another folder with --out"
         )
+    missing = store.missing_variables() if store.exists() else []
+    if missing:
+        raise sweep_lib.SweepError(
+            f"{folder} holds this sweep's results from an older lossjax, without {', '.join(missing[:4])}"
+            f"{' ...' if len(missing) > 4 else ''}; add --restart to recompute them, or give another folder with --out"
+        )
 
 
 def _run_to_store(plan: Plan, folder: Path, devices, progress: bool, restart: bool):

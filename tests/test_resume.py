@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -185,6 +186,27 @@ def test_other_sweep_in_the_folder_is_refused(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in out.rglob("*")) == before
     assert cli.main(["run", str(tmp_path / "b.toml"), "--out", str(out), "--quiet", "--restart"]) == 0
     assert float(results.load(out).learning_rate) == 0.5
+
+
+def test_results_of_an_older_lossjax_are_refused(tmp_path, capsys, monkeypatch):
+    """The same sweep's store without a variable this version writes (as an older lossjax left it,
+    before a quantity was added) is refused before training, naming the variable and --restart,
+    and nothing is written; --restart recomputes it."""
+    monkeypatch.setattr(host, "use_compilation_cache", lambda: None)
+    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 1500", "steps = 3")
+    (tmp_path / "a.toml").write_text(small)
+    out = tmp_path / "out"
+    assert cli.main(["run", str(tmp_path / "a.toml"), "--out", str(out), "--quiet"]) == 0
+    shutil.rmtree(out / store.STORE / "zero_update_steps")  # what a store from before that quantity lacks
+    before = sorted(p.name for p in out.rglob("*"))
+    capsys.readouterr()
+    assert cli.main(["run", str(tmp_path / "a.toml"), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "older lossjax" in err and "zero_update_steps" in err and "--restart" in err, err
+    assert len(err.strip().splitlines()) == 2, err
+    assert sorted(p.name for p in out.rglob("*")) == before
+    assert cli.main(["run", str(tmp_path / "a.toml"), "--out", str(out), "--quiet", "--restart"]) == 0
+    assert "zero_update_steps" in results.load(out)
 
 
 # --------------------------------------------------------------------------------------

@@ -277,6 +277,12 @@ class Store:
     def layout(self) -> Layout:
         return Layout.from_json(self.attrs()["lossjax_layout"])
 
+    def missing_variables(self) -> list[str]:
+        """The variables this version of lossjax writes that the store has no array for (a store
+        written by an older version, before a quantity was added)."""
+        stored = {p.name for p in self.path.iterdir() if (p / "zarr.json").is_file()}
+        return sorted(set(self.layout().variables()) - stored)
+
     def done(self) -> set[tuple[int, int]]:
         """The chunks whose marker exists."""
         out = set()

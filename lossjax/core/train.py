@@ -203,10 +203,7 @@ class Model(NamedTuple):
             loss_input=self.loss.input,
             grads=grads,
             params=params,
-            layer_grads=tuple(
-                (w, b, stacked)
-                for (w, b), (_, stacked) in zip(mc.architecture.layers(mc, grads), mc.layer_groups)
-            ),
+            layer_grads=_layers(config, grads),
             layers=tuple(
                 (act, z, stacked)
                 for act, z, (_, stacked) in zip(self.true_activations, pre_activations, mc.layer_groups)

@@ -125,6 +125,8 @@ class Key:
 
 
 _BIG = 2**31  # counts go through int32 arrays and XLA shapes
+#: ``[run].programs``: how a grid's architectures become compiled programs (see lossjax.programs.group_programs).
+PROGRAM_MODES = ("auto", "per_architecture", "fewest")
 
 
 def _choices(name: str, doc: str, default: str, registry, axis=None, **kw) -> Key:
@@ -232,6 +234,9 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
     ("run", [
         Key(Param("chunk_size", int, "runs per compiled call; 0: sized from memory_mb", 0, minimum=0, below=_BIG)),
         Key(Param("memory_mb", float, "memory budget per chunk in MiB", 1024.0, above=0)),
+        Key(Param("programs", str, "how an MLP grid's architectures become compiled programs: auto (padded into "
+                  "shared programs where the cost model expects it to pay), per_architecture, or fewest", "auto",
+                  choices=PROGRAM_MODES)),
     ]),
 )
 
@@ -427,7 +432,7 @@ class _Parser:
             dataset_params=tuple(sorted(params.items())), data_seed=settings["data"]["seed"],
             batch_size=settings["data"]["batch_size"], init_mode=init_mode, score_samples=tr["score_samples"],
             record_every=tr["record_every"], roundoff_probe=tr["roundoff_probe"], thresholds=thresholds, chunk_size=settings["run"]["chunk_size"],
-            memory_mb=float(settings["run"]["memory_mb"]), axes=axes, source=source,
+            memory_mb=float(settings["run"]["memory_mb"]), programs=settings["run"]["programs"], axes=axes, source=source,
         )
         self.check_combinations(sweep)
         return sweep

@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from lossjax import config as sweep_lib
+from lossjax.core import padded
 from lossjax.core import train as train_lib
 
 #: Upper bound on runs per chunk (keeps progress and host transfers granular).
@@ -94,11 +96,12 @@ class Compiled:
         self.devices = tuple(devices)
         train_one = train_lib.make_train(config)
         hoisted = config.init_mode == "scheme"
+        self.padded = config.model.padded
 
-        def train_shard(runs, data, params0):
+        def train_shard(runs, data, params0, shape):
             if not hoisted:
                 return jax.lax.map(lambda run: train_one(run, data), runs, batch_size=block)
-            return jax.lax.map(lambda rp: train_one(rp[0], data, rp[1]), (runs, params0), batch_size=block)
+            return jax.lax.map(lambda rp: train_one(rp[0], data, rp[1], shape), (runs, params0), batch_size=block)
 
         if len(self.devices) > 1:
             mesh = Mesh(np.asarray(self.devices), ("grid",))
@@ -107,7 +110,7 @@ class Compiled:
             train_chunk = jax.shard_map(
                 train_shard,
                 mesh=mesh,
-                in_specs=(PartitionSpec("grid"), PartitionSpec(), PartitionSpec("grid")),
+                in_specs=(PartitionSpec("grid"), PartitionSpec(), PartitionSpec("grid"), PartitionSpec()),
                 out_specs=PartitionSpec("grid"),
                 check_vma=False,  # the scan carries start from constants; every run is independent
             )
@@ -125,17 +128,22 @@ class Compiled:
             self.init = inits[key]
         jitted = jax.jit(
             train_chunk,
-            in_shardings=(self.run_sharding, self.data_sharding, self.run_sharding),
+            in_shardings=(self.run_sharding, self.data_sharding, self.run_sharding, self.data_sharding),
             out_shardings=self.run_sharding,
         )
         self.data = jax.device_put(data, self.data_sharding)
         example = run_inputs_struct(config, chunk, self.run_sharding)
         params0 = self.init.params_struct if hoisted else None
+        shape = _shape_struct(self.data_sharding) if self.padded else None
         start = time.perf_counter()
-        self.executable = jitted.lower(example, self.data, params0).compile()
+        self.executable = jitted.lower(example, self.data, params0, shape).compile()
         self.compile_time_s = time.perf_counter() - start + init_seconds
 
-    def __call__(self, runs: dict[str, np.ndarray]):
+    def __call__(self, runs: dict[str, np.ndarray], shape: padded.ArchShape | None = None):
+        """Trains ``runs`` (one array per :class:`~lossjax.core.train.RunInputs` field, ``chunk``
+        rows); a padded program trains them as the architecture ``shape`` (:func:`~lossjax.core.padded.arch_shape`)."""
+        if self.padded != (shape is not None):
+            raise ValueError("a padded program is called with the architecture it trains (shape), an unpadded one without")
         mdtype = self.config.metric_dtype
         inputs = train_lib.RunInputs(
             **{
@@ -144,8 +152,14 @@ class Compiled:
             }
         )
         inputs = jax.device_put(inputs, self.run_sharding)
-        params0 = self.init(inputs) if self.init is not None else None
-        return self.executable(inputs, self.data, params0)
+        if shape is not None:
+            shape = jax.device_put(shape, self.data_sharding)
+        params0 = self.init(inputs, shape) if self.init is not None else None
+        return self.executable(inputs, self.data, params0, shape)
+
+
+def _shape_struct(sharding) -> padded.ArchShape:
+    return padded.ArchShape(*(jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding) for s in padded.shape_struct()))
 
 
 def run_inputs_struct(config: train_lib.TrainConfig, chunk: int, sharding) -> train_lib.RunInputs:
@@ -174,17 +188,18 @@ def fixed_block(config: train_lib.TrainConfig, n_train: int) -> int:
     return 1 << (fits.bit_length() - 1)
 
 
-#: XLA's backend (LLVM) optimisation level for :class:`InitProgram`: its draws run once per run,
-#: and at level 1 they compile about 4x faster than at the default with bitwise the same values
-#: (measured on the MNIST-1D MLP: 13.3 s -> 3.2 s on a loaded 2-core CPU; tested for every
-#: scheme and dtype in tests/test_runner.py).
+#: XLA's backend (LLVM) optimisation level for :class:`InitProgram` (unpadded architectures): its
+#: draws run once per run, and at level 1 they compile about 4x faster than at the default with
+#: bitwise the same values (measured on the MNIST-1D MLP: 13.3 s -> 3.2 s on a loaded 2-core CPU;
+#: tested for every scheme and dtype in tests/test_runner.py). A padded program's draws compile
+#: at the default level (once per group of architectures).
 INIT_OPT_LEVEL = 1
 
 
 def init_key(config: train_lib.TrainConfig) -> tuple:
     """What θ_0 depends on besides the run: programs with equal keys share an :class:`InitProgram`."""
     mc = config.model
-    return (mc.kind, mc.n_inputs, mc.n_outputs, mc.depth, mc.width, mc.layer_groups, config.dtype, config.init_rai)
+    return (mc.kind, mc.n_inputs, mc.n_outputs, mc.depth, mc.width, mc.layer_groups, mc.padded, config.dtype, config.init_rai)
 
 
 class InitProgram:
@@ -192,20 +207,155 @@ class InitProgram:
     compiled ahead of time for calls of ``chunk`` runs, sharded like the training program's runs."""
 
     def __init__(self, config: train_lib.TrainConfig, chunk: int, run_sharding):
-        def init_all(runs):
-            return jax.vmap(lambda run: train_lib.init_params(config, run))(runs)
+        def init_all(runs, shape):
+            return jax.vmap(lambda run: train_lib.init_params(config, run, shape))(runs)
 
-        jitted = jax.jit(init_all, in_shardings=(run_sharding,), out_shardings=run_sharding)
-        example = run_inputs_struct(config, chunk, run_sharding)
+        replicated = run_sharding if isinstance(run_sharding, jax.sharding.SingleDeviceSharding) else NamedSharding(
+            run_sharding.mesh, PartitionSpec())
+        jitted = jax.jit(init_all, in_shardings=(run_sharding, replicated), out_shardings=run_sharding)
+        example = (run_inputs_struct(config, chunk, run_sharding), _shape_struct(replicated) if config.model.padded else None)
         #: θ_0's shapes and dtypes (the training program's ``params0`` argument).
         self.params_struct = jax.tree_util.tree_map(
-            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=run_sharding), jax.eval_shape(init_all, example)
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=run_sharding), jax.eval_shape(init_all, *example)
         )
+        # A padded architecture's draws at level 1 differed from its unpadded draws by one unit in
+        # the last place (float32 RAI, depth 3); at the default level they are bitwise equal (tested).
+        options = {} if config.model.padded else {"xla_backend_optimization_level": INIT_OPT_LEVEL}
         start = time.perf_counter()
-        self.executable = jitted.lower(example).compile(
-            compiler_options={"xla_backend_optimization_level": INIT_OPT_LEVEL}
-        )
+        self.executable = jitted.lower(*example).compile(compiler_options=options)
         self.compile_time_s = time.perf_counter() - start
 
-    def __call__(self, inputs: train_lib.RunInputs):
-        return self.executable(inputs)
+    def __call__(self, inputs: train_lib.RunInputs, shape: padded.ArchShape | None = None):
+        return self.executable(inputs, shape)
+
+
+# --------------------------------------------------------------------------------------
+# Architectures in one program: the grouping and its cost model
+# --------------------------------------------------------------------------------------
+
+#: How a sweep's architectures become programs (``[run] programs``, declared in :mod:`lossjax.config`):
+#: ``auto`` groups them where the cost model (:func:`group_programs`) expects the padding to cost
+#: less than the compiles it saves; ``per_architecture`` compiles each alone; ``fewest`` pads
+#: every group it can into one.
+PROGRAM_MODES = sweep_lib.PROGRAM_MODES
+#: Cost model: seconds to compile one MLP training program (measured on the 2-core CPU: 2.3-5 s
+#: for the benchmark MLP, 15-17 s for MNIST-1D programs with mini-batches and records).
+COMPILE_SECONDS = 8.0
+#: Cost model: floating-point operations per second of an MLP training step (the benchmark MLP,
+#: width 16: 6.5e4 model-steps/s of 5.0e5 FLOPs each, 3.3e10; smaller widths run slower).
+TRAIN_FLOPS_PER_S = 1.5e10
+#: Cost model: operations per unit and sample of the per-step metrics (saturation, dormancy,
+#: activation statistics), which a padded program computes for skipped layers too.
+METRIC_OPS_PER_UNIT = 30
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramGroup:
+    """One compiled training program and the static combinations (``members``) it trains.
+
+    ``config`` is the members' own when there is one member and no padding; otherwise a padded
+    MLP (:mod:`lossjax.core.padded`) of the members' largest depth and width.
+    """
+
+    config: train_lib.TrainConfig
+    members: tuple[int, ...]
+
+    def describe(self, configs: Sequence[train_lib.TrainConfig]) -> str:
+        mc = self.config.model
+        if not mc.padded:
+            return "1 architecture" if mc.kind == "mlp" else "1 program"
+        depths = sorted({configs[m].model.depth for m in self.members})
+        widths = sorted({configs[m].model.width for m in self.members})
+        return (f"{len(self.members)} combinations padded to depth {mc.depth}, width {mc.width} "
+                f"(depths {_span(depths)}, widths {_span(widths)})")
+
+
+def _span(values: list[int]) -> str:
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return ", ".join(map(str, values))
+
+
+def paddable(config: train_lib.TrainConfig) -> bool:
+    """Whether a combination may be trained inside a padded program (an MLP of depth >= 1 with a
+    scheme initialisation, without the per-entry random draws of the round-off probe and of
+    stochastic rounding)."""
+    mc = config.model
+    return (mc.kind == "mlp" and mc.depth >= 1 and not mc.padded and config.init_mode == "scheme"
+            and not config.roundoff_probe and config.update_rounding != "stochastic")
+
+
+def _padding_key(config: train_lib.TrainConfig) -> train_lib.TrainConfig:
+    """The config with depth and width erased: combinations with equal keys may share a program."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, depth=1, width=1, impl="scan"))
+
+
+def train_seconds(config: train_lib.TrainConfig, n_runs: int, n_train: int, width: int, depth_max: int) -> float:
+    """Cost model: seconds to train ``n_runs`` runs of ``config``'s architecture at hidden width
+    ``width`` in a program of ``depth_max`` hidden layers (skipped layers cost their metrics)."""
+    mc = config.model
+    batch = config.batch_size or n_train
+    weights = mc.n_inputs * width + (mc.depth - 1) * width * width + width * mc.n_outputs
+    evaluations = config.steps + 2  # every step, θ_0 and the final evaluation (about)
+    per_run = evaluations * batch * (6 * weights + METRIC_OPS_PER_UNIT * width * depth_max) + 2 * n_train * weights
+    return n_runs * per_run / TRAIN_FLOPS_PER_S
+
+
+def group_programs(
+    configs: Sequence[train_lib.TrainConfig], n_runs: int, n_train: int, mode: str = "auto"
+) -> list[ProgramGroup]:
+    """Which static combinations share a compiled program (each combination has ``n_runs`` runs).
+
+    Combinations that differ only in depth and width (:func:`paddable` ones) are candidates.
+    Their widths are sorted and cut into consecutive groups, each padded to its largest width
+    and depth; the cut minimises the cost model's total (``COMPILE_SECONDS`` per program plus
+    :func:`train_seconds` of every member at its group's width), by dynamic programming over the
+    widths. ``per_architecture``: no grouping; ``fewest``: one group per candidate set.
+    """
+    if mode not in PROGRAM_MODES:
+        raise ValueError(f"unknown programs mode {mode!r}; allowed: {', '.join(PROGRAM_MODES)}")
+    candidates: dict[train_lib.TrainConfig, list[int]] = {}
+    groups: list[ProgramGroup] = []
+    for p, config in enumerate(configs):
+        if mode != "per_architecture" and paddable(config):
+            candidates.setdefault(_padding_key(config), []).append(p)
+        else:
+            groups.append(ProgramGroup(config, (p,)))
+    for members in candidates.values():
+        groups.extend(_cut_by_width(configs, members, n_runs, n_train, mode))
+    return sorted(groups, key=lambda g: g.members[0])
+
+
+def _cut_by_width(configs, members: list[int], n_runs: int, n_train: int, mode: str) -> list[ProgramGroup]:
+    widths = sorted({configs[p].model.width for p in members})
+    by_width = {w: [p for p in members if configs[p].model.width == w] for w in widths}
+
+    def cost(i: int, j: int) -> float:  # one program for widths[i..j]
+        inside = [p for w in widths[i : j + 1] for p in by_width[w]]
+        depth_max = max(configs[p].model.depth for p in inside)
+        return COMPILE_SECONDS + sum(train_seconds(configs[p], n_runs, n_train, widths[j], depth_max) for p in inside)
+
+    if mode == "fewest":
+        cuts = [(0, len(widths) - 1)]
+    else:
+        best, last = [0.0], []
+        for j in range(len(widths)):
+            options = [(best[i] + cost(i, j), i) for i in range(j + 1)]
+            value, start = min(options)
+            best.append(value)
+            last.append(start)
+        cuts, j = [], len(widths) - 1
+        while j >= 0:
+            cuts.append((last[j], j))
+            j = last[j] - 1
+        cuts.reverse()
+    groups = []
+    for i, j in cuts:
+        inside = sorted(p for w in widths[i : j + 1] for p in by_width[w])
+        if len(inside) == 1:  # nothing to share a program with: compiled as it is
+            groups.append(ProgramGroup(configs[inside[0]], tuple(inside)))
+            continue
+        depth_max = max(configs[p].model.depth for p in inside)
+        model = dataclasses.replace(configs[inside[0]].model, depth=depth_max, width=widths[j], padded=True)
+        groups.append(ProgramGroup(dataclasses.replace(configs[inside[0]], model=model), tuple(inside)))
+    return groups

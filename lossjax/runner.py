@@ -35,8 +35,8 @@ import numpy as np
 
 from lossjax import config as sweep_lib
 from lossjax import distributed, preflight
-from lossjax.programs import Compiled, bytes_per_run, choose_chunk, fixed_block, to_data
-from lossjax.core import metrics, summaries
+from lossjax.programs import Compiled, ProgramGroup, bytes_per_run, choose_chunk, fixed_block, group_programs, to_data
+from lossjax.core import metrics, padded, summaries
 from lossjax.core import train as train_lib
 from lossjax.io import results as results_lib
 from lossjax.io import store as store_lib
@@ -108,7 +108,9 @@ class Interrupted(KeyboardInterrupt):
 
 @dataclasses.dataclass
 class Plan:
-    """How a sweep runs: its programs, each one's block, and the chunks results are kept in."""
+    """How a sweep runs: its static combinations, the compiled programs that train them (an MLP
+    grid's architectures may share a padded program: :func:`~lossjax.programs.group_programs`),
+    each combination's block, and the chunks results are kept in."""
 
     sweep: sweep_lib.Sweep
     dataset: Any
@@ -117,6 +119,19 @@ class Plan:
     blocks: list[int]
     layout: store_lib.Layout
     n_train: int
+    groups: list[ProgramGroup]
+    group_of: list[int]  # per combination: its group's index
+    shapes: list  # per combination: its padded.ArchShape inside a padded program, or None
+
+    def order(self, combos: Sequence[int]) -> list[int]:
+        """``combos`` in training order: by program, so that each program is compiled once."""
+        return sorted(combos, key=lambda p: (self.group_of[p], p))
+
+    def describe_programs(self) -> str:
+        """The grouping in words, for the run summary (the ``programs`` attribute of the results)."""
+        padded_groups = [g for g in self.groups if g.config.model.padded]
+        text = f"{len(self.groups)} compiled programs for {len(self.configs)} static combinations"
+        return text + "".join(f"; {g.describe(self.configs)}" for g in padded_groups)
 
     def devices_for(self, p: int, devices: Sequence[jax.Device]) -> tuple[jax.Device, ...]:
         """Devices a compiled call of program ``p`` uses: no more than its chunk fills with blocks."""
@@ -136,7 +151,7 @@ class Plan:
         """Device working memory of the largest compiled call (estimate)."""
         return max(
             min(n_devices, math.ceil(self.layout.chunk / b)) * b * bytes_per_run(cfg, self.n_train) + 8 * cfg.steps
-            for cfg, b in zip(self.configs, self.blocks)
+            for cfg, b in zip((self.groups[g].config for g in self.group_of), self.blocks)
         )
 
 
@@ -162,11 +177,17 @@ def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
                 f"{TRAJECTORY_LIMIT_BYTES / 2**30:.0f} GiB): record every more steps, or record a smaller grid"
             )
     chunk = chunk_size or sweep.chunk_size
-    if not chunk:  # sized from the memory budget, independently of the devices
+    if not chunk:  # sized from the memory budget, independently of the devices (padded: the largest architecture's)
         chunk = min(choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, 1)[0] for cfg in configs)
     layout = results_lib.layout_of(sweep, configs, max(1, min(chunk, n_runs)))
-    blocks = [fixed_block(cfg, n_train) for cfg in configs]
-    return Plan(sweep, dataset, combos, configs, blocks, layout, n_train)
+    groups = group_programs(configs, n_runs, n_train, sweep.programs if sweep.impl == "auto" else "per_architecture")
+    group_of = [0] * len(configs)
+    for g, group in enumerate(groups):
+        for p in group.members:
+            group_of[p] = g
+    shapes = [padded.arch_shape(cfg.model) if groups[g].config.model.padded else None for cfg, g in zip(configs, group_of)]
+    blocks = [fixed_block(groups[g].config, n_train) for g in group_of]
+    return Plan(sweep, dataset, combos, configs, blocks, layout, n_train, groups, group_of, shapes)
 
 
 #: Top-level keys that do not change what a sweep computes (free text, and the report drawn after).
@@ -189,9 +210,11 @@ def sweep_identity(sweep: sweep_lib.Sweep) -> str:
     return json.dumps(raw, sort_keys=True, default=str)
 
 
-def _train_chunk(compiled: Compiled, sweep, piece, p_row: int, lo: int, hi: int, bar: _Progress, base: int = 0) -> None:
-    """Trains runs ``lo:hi`` of a program in calls of ``compiled.chunk`` rows into ``piece`` at
-    row ``p_row``, where run ``base`` is column 0. One call is in flight while the previous one is copied."""
+def _train_chunk(compiled: Compiled, sweep, piece, p_row: int, lo: int, hi: int, bar: _Progress, base: int = 0,
+                 shape: padded.ArchShape | None = None) -> None:
+    """Trains runs ``lo:hi`` of a combination in calls of ``compiled.chunk`` rows into ``piece`` at
+    row ``p_row``, where run ``base`` is column 0 (``shape``: the combination's architecture in a
+    padded program). One call is in flight while the previous one is copied."""
     rows = sweep_lib.batched_grid(sweep, lo, hi)
     call = compiled.chunk
 
@@ -206,7 +229,7 @@ def _train_chunk(compiled: Compiled, sweep, piece, p_row: int, lo: int, hi: int,
     pending = None
     for off in range(0, hi - lo, call):
         n = min(call, hi - lo - off)
-        out = compiled({k: _pad(v[off : off + n], call) for k, v in rows.items()})
+        out = compiled({k: _pad(v[off : off + n], call) for k, v in rows.items()}, shape)
         if pending is not None:
             collect(*pending)
         pending = (off, n, out)
@@ -276,36 +299,56 @@ def _run_in_memory(plan: Plan, devices, progress: bool, on_combination):
     bar = _Progress(layout.n_runs * layout.n_programs, progress, sweep.name)
     compile_s = run_s = 0.0
     wall_start = time.perf_counter()
-    inits: dict = {}  # init programs shared by the training programs of one architecture
+    programs = _Programs(plan, devices, bar)
     try:
-        for p, (combo, config) in enumerate(zip(plan.combos, plan.configs)):
+        for p in plan.order(range(len(plan.configs))):
+            combo, config = plan.combos[p], plan.configs[p]
             with _precision(config.dtype):
-                compiled = _compile(plan, p, devices, bar, inits)
+                compiled, seconds = programs.get(p)
                 start = time.perf_counter()
                 for c in range(layout.chunks_per_program):
-                    _train_chunk(compiled, sweep, piece, p, *layout.bounds(c), bar)
+                    _train_chunk(compiled, sweep, piece, p, *layout.bounds(c), bar, shape=plan.shapes[p])
                 elapsed = time.perf_counter() - start
-            compile_s, run_s = compile_s + compiled.compile_time_s, run_s + elapsed
+            compile_s, run_s = compile_s + seconds, run_s + elapsed
             if on_combination is not None:
                 traj = {q.name: piece[f"traj_{q.name}"][p] for q in metrics.OBSERVED} if layout.record_steps else None
                 summary = {q.name: piece[q.name][p] for q in summaries.RESULTS}
-                on_combination(CombinationResult(combo, config, summary, traj, compiled.compile_time_s, elapsed))
+                on_combination(CombinationResult(combo, config, summary, traj, seconds, elapsed))
     finally:
         bar.close()
     attrs = results_lib.data_attrs(sweep, plan.dataset)
+    attrs["programs"] = plan.describe_programs()
     attrs.update(results_lib.provenance(devices, compile_time_s=compile_s, run_time_s=run_s,
                                         wall_time_s=time.perf_counter() - wall_start))
     return store_lib.labelled(piece, layout, attrs)
 
 
-def _compile(plan: Plan, p: int, devices, bar: _Progress, inits: dict) -> Compiled:
-    config = plan.configs[p]
-    used = plan.devices_for(p, devices)
-    bar.status(f"compiling {_label(plan.sweep, plan.combos[p])}".strip())
-    compiled = Compiled(config, to_data(plan.dataset, config.jnp_dtype), plan.call_runs(p, len(used)), plan.blocks[p], used,
-                        inits)
-    bar.status(_label(plan.sweep, plan.combos[p]))
-    return compiled
+class _Programs:
+    """The compiled program of each combination, compiled when the runner reaches its first
+    combination (:meth:`Plan.order` keeps a program's combinations together) and dropped after."""
+
+    def __init__(self, plan: Plan, devices, bar: _Progress):
+        self.plan, self.devices, self.bar = plan, devices, bar
+        self.inits: dict = {}  # init programs shared by the training programs of one architecture
+        self.group: int | None = None
+        self.compiled: Compiled | None = None
+
+    def get(self, p: int) -> tuple[Compiled, float]:
+        """Combination ``p``'s program, and the seconds spent compiling it now (0 if it was ready)."""
+        plan = self.plan
+        self.bar.status(_label(plan.sweep, plan.combos[p]))
+        if self.group == plan.group_of[p]:
+            return self.compiled, 0.0
+        self.compiled = None  # frees the previous program before compiling the next
+        group = plan.groups[plan.group_of[p]]
+        used = plan.devices_for(p, self.devices)
+        what = _label(plan.sweep, plan.combos[p]) if len(group.members) == 1 else group.describe(plan.configs)
+        self.bar.status(f"compiling {what}".strip())
+        self.compiled = Compiled(group.config, to_data(plan.dataset, group.config.jnp_dtype), plan.call_runs(p, len(used)),
+                                 plan.blocks[p], used, self.inits)
+        self.group = plan.group_of[p]
+        self.bar.status(_label(plan.sweep, plan.combos[p]))
+        return self.compiled, self.compiled.compile_time_s
 
 
 def _check_existing(folder: Path, sweep, restart: bool) -> None:
@@ -346,6 +389,7 @@ def _run_to_store(plan: Plan, folder: Path, devices, progress: bool, restart: bo
         if not store.exists():
             (folder / results_lib.RESULTS_FILE).unlink(missing_ok=True)
             attrs = results_lib.data_attrs(sweep, plan.dataset)
+            attrs["programs"] = plan.describe_programs()
             store.create(plan.layout, {**attrs, "sweep_id": sweep_identity(sweep)})
             atomic_write(folder / results_lib.SWEEP_FILE, lambda tmp: tmp.write_text(sweep.source, encoding="utf-8"))
     distributed.barrier("store")
@@ -357,18 +401,18 @@ def _run_to_store(plan: Plan, folder: Path, devices, progress: bool, restart: bo
     if done and progress:
         print(f"lossjax: resuming: {len(done)} of {len(layout.chunk_ids())} chunks already done", file=sys.stderr)
     compile_s, wall_start = 0.0, time.perf_counter()
-    inits: dict = {}  # init programs shared by the training programs of one architecture
+    programs = _Programs(plan, devices, bar)
     try:
-        for p in sorted({p for p, _ in mine}):
+        for p in plan.order({p for p, _ in mine}):
             config = plan.configs[p]
             with _precision(config.dtype):
-                compiled = _compile(plan, p, devices, bar, inits)
-                compile_s += compiled.compile_time_s
+                compiled, seconds = programs.get(p)
+                compile_s += seconds
                 for c in (c for q, c in mine if q == p):
                     lo, hi = layout.bounds(c)
                     start = time.perf_counter()
                     piece = store_lib.empty_piece(layout, hi - lo)
-                    _train_chunk(compiled, sweep, piece, 0, lo, hi, bar, base=lo)
+                    _train_chunk(compiled, sweep, piece, 0, lo, hi, bar, base=lo, shape=plan.shapes[p])
                     seconds = time.perf_counter() - start
                     bar.status(f"saving chunk {c + 1}/{layout.chunks_per_program}")
                     store.write(p, c, piece, {"seconds": seconds, "process": rank, "host": platform.node(),

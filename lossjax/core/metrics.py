@@ -198,8 +198,10 @@ class Evaluation(NamedTuple):
 
     ``layers`` holds, per group of layers (hidden layers first, output last), the activation
     (the true one, not a straight-through surrogate), the pre-activations ``z`` of shape
-    (batch, units), and whether the group is stacked: then ``z`` has a leading layer axis, and so
-    do the group's entries of ``layer_grads`` (see ``ModelConfig.layer_groups``).
+    (batch, units), whether the group is stacked (then ``z`` has a leading layer axis, and so
+    do the group's entries of ``layer_grads``; see ``ModelConfig.layer_groups``), and which units
+    are real: ``None`` (all), or a (units,) bool mask for the hidden layers of a padded
+    architecture (:mod:`lossjax.core.padded`), whose masked units no per-layer quantity counts.
     """
 
     loss: Array
@@ -210,20 +212,20 @@ class Evaluation(NamedTuple):
     grads: Any  # the gradient pytree
     params: Any  # the parameter pytree
     layer_grads: tuple  # per group: (weight gradient, bias gradient, stacked)
-    layers: tuple  # per group: (Activation, z, stacked)
+    layers: tuple  # per group: (Activation, z, stacked, unit mask or None)
     thresholds: "Thresholds"
     dtype: Any  # the metric dtype: float32 (float64 for float64 runs)
 
 
-def _layer_stat(e: Evaluation, stat: Callable[[Any, Array, Evaluation], Array]) -> Array:
-    """``stat(act, z, e)`` of every layer, as an (L,) array (vmapped over a stacked group)."""
+def _layer_stat(e: Evaluation, stat: Callable[[Any, Array, Array | None, Evaluation], Array]) -> Array:
+    """``stat(act, z, units, e)`` of every layer, as an (L,) array (vmapped over a stacked group)."""
     parts = []
-    for act, z, stacked in e.layers:
+    for act, z, stacked, units in e.layers:
         if stacked:
-            parts.append(jax.vmap(lambda z_layer, act=act: stat(act, z_layer, e))(z))
+            parts.append(jax.vmap(lambda z_layer, act=act, units=units: stat(act, z_layer, units, e))(z))
         else:
-            parts.append(stat(act, z, e)[None])
-    return jnp.concatenate(parts).astype(e.dtype)
+            parts.append(stat(act, z, units, e)[None])
+    return jnp.concatenate([part.astype(e.dtype) for part in parts])
 
 
 def _layer_grad_norms(e: Evaluation) -> Array:
@@ -253,9 +255,30 @@ def _derivative(act, z):
     return tangent
 
 
-def _unit_fraction(which: int) -> Callable[[Any, Array, "Evaluation"], Array]:
+def _unit_fraction(which: int) -> Callable[[Any, Array, Array | None, "Evaluation"], Array]:
     """The saturated (0), dead (1) or dormant (2) fraction of one layer's units (:func:`unit_fractions`)."""
-    return lambda act, z, e: unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds)[which]
+    return lambda act, z, units, e: unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds, units)[which]
+
+
+def _unit_mean(values: Array, units: Array | None) -> Array:
+    """Mean over the last axis (units) and the ones before it, counting only real ``units``."""
+    if units is None:
+        return jnp.mean(values)
+    wide = jnp.float32 if jnp.dtype(values.dtype).itemsize < 4 else values.dtype  # as jnp.mean: bfloat16/float16 in float32
+    count = jnp.sum(units.astype(wide)) * (values.size // values.shape[-1])
+    mask = units.reshape((1,) * (values.ndim - 1) + units.shape)
+    return (jnp.sum(jnp.where(mask, values, jnp.zeros_like(values)), dtype=wide) / count).astype(values.dtype)
+
+
+def _act_mean(act, z: Array, units: Array | None, e: "Evaluation") -> Array:
+    return _unit_mean(act.fn(z).astype(e.dtype), units)
+
+
+def _act_std(act, z: Array, units: Array | None, e: "Evaluation") -> Array:
+    h = act.fn(z).astype(e.dtype)
+    if units is None:
+        return jnp.std(h)
+    return jnp.sqrt(_unit_mean(jnp.square(jnp.abs(h - _unit_mean(h, units))), units))
 
 
 def _leaves(tree) -> list[Array]:
@@ -310,11 +333,11 @@ OBSERVED: tuple[Quantity, ...] = (
     Quantity("layer_dormant", "per layer: fraction of τ-dormant units", "real", True, lambda e: _layer_stat(e, _unit_fraction(2))),
     Quantity(
         "layer_act_mean", "per layer: mean activation over batch and units", "real", True,
-        lambda e: _layer_stat(e, lambda act, z, e: jnp.mean(act.fn(z).astype(e.dtype))),
+        lambda e: _layer_stat(e, _act_mean),
     ),
     Quantity(
         "layer_act_std", "per layer: standard deviation of the activations", "real", True,
-        lambda e: _layer_stat(e, lambda act, z, e: jnp.std(act.fn(z).astype(e.dtype))),
+        lambda e: _layer_stat(e, _act_std),
     ),
 )
 
@@ -343,7 +366,7 @@ def accuracy(logits: Array, outputs: Array, targets: Array, loss_input: str) -> 
 
 
 def unit_fractions(
-    derivatives: Array, activations: Array, max_slope: float, thresholds: Thresholds
+    derivatives: Array, activations: Array, max_slope: float, thresholds: Thresholds, units: Array | None = None
 ) -> tuple[Array, Array, Array]:
     """Saturated, dead and dormant fractions of one layer's units.
 
@@ -352,18 +375,24 @@ def unit_fractions(
       activations: f(z), shape (batch, units).
       max_slope: the activation's largest derivative, sup f'.
       thresholds: supplies ``saturation_delta`` and ``dormant_tau``.
+      units: (units,) bool, the real units (a padded layer's); ``None``: all.
     Returns:
-      Three scalars in [0, 1].
+      Three scalars in [0, 1], fractions of the real units.
     """
     magnitude = jnp.abs(derivatives)
     # all(... < threshold) rather than max(...) < threshold: the same units, and XLA on CPU runs
     # the boolean reduction over the batch faster (the per-step saturation is in every MLP step).
-    saturated = jnp.mean(jnp.all(magnitude < thresholds.saturation_delta * max_slope, axis=0))
-    dead = jnp.mean(jnp.all(magnitude == 0, axis=0))
+    saturated = jnp.all(magnitude < thresholds.saturation_delta * max_slope, axis=0)
+    dead = jnp.all(magnitude == 0, axis=0)
     score = jnp.mean(jnp.abs(activations), axis=0)
-    layer_mean = jnp.mean(score)
+    if units is None:
+        layer_mean = jnp.mean(score)
+        dormant_units = jnp.where(layer_mean > 0, score <= thresholds.dormant_tau * layer_mean, True)
+        return jnp.mean(saturated), jnp.mean(dead), jnp.mean(dormant_units)
+    layer_mean = _unit_mean(score, units)
     dormant_units = jnp.where(layer_mean > 0, score <= thresholds.dormant_tau * layer_mean, True)
-    return saturated, dead, jnp.mean(dormant_units)
+    share = lambda flags: _unit_mean(flags.astype(jnp.mean(flags).dtype), units)  # noqa: E731  (jnp.mean's dtype)
+    return share(saturated), share(dead), share(dormant_units)
 
 
 def reached(obs: Observation, thresholds: Thresholds) -> Array:

@@ -57,6 +57,9 @@ class ModelConfig:
         function); ``"auto"`` (default) is ``"scan"`` from depth :data:`SCAN_MIN_DEPTH` on and
         ``"pytree"`` below it, where unrolled layers compile faster (measured in ``lossjax
         bench``). All give the same numbers up to float rounding (tested in float64 to 1e-12).
+      padded: an MLP whose ``depth`` and ``width`` are the largest of a group of architectures,
+        each trained inside it with its own depth and width given per call (see
+        :mod:`lossjax.core.padded`); laid out as ``impl = "scan"``.
     """
 
     kind: Literal["neuron", "mlp"] = "neuron"
@@ -67,8 +70,13 @@ class ModelConfig:
     hidden_activation: str = "identity"
     activation: str = "sigmoid"
     impl: Literal["auto", "scan", "flax", "pytree"] = "auto"
+    padded: bool = False
 
     def __post_init__(self):
+        if self.padded:
+            if self.kind != "mlp" or self.depth < 1:
+                raise ValueError(f"only MLPs of depth >= 1 can be padded, got kind {self.kind!r}, depth {self.depth}")
+            object.__setattr__(self, "impl", "scan")
         if self.impl == "auto":
             object.__setattr__(self, "impl", "scan" if self.depth >= SCAN_MIN_DEPTH else "pytree")
         if self.kind not in ARCHITECTURES:
@@ -254,6 +262,8 @@ class Perceptron(Architecture):
         return tuple(f"hidden_{i}" for i in range(config.depth)) + ("output",)
 
     def make_apply(self, config, hidden_activation):
+        if config.padded:
+            raise ValueError("a padded MLP's forward pass needs its architecture: lossjax.core.padded.mlp_apply_padded")
         if config.impl == "scan":
             return lambda params, x: mlp_apply_scan(params, x, hidden_activation)
         if config.impl == "pytree":
@@ -331,7 +341,7 @@ INIT_SCHEMES: dict[str, InitScheme] = {
     )
 }
 
-#: RAI's symmetric part: N(0, σ²/fan_in) with σ = 0.6007 (see :func:`_rai_layer`).
+#: RAI's symmetric part: N(0, σ²/fan_in) with σ = 0.6007 (see :func:`rai_layer`).
 RAI_SIGMA = 0.6007
 
 
@@ -350,17 +360,48 @@ def _scheme_tables(fan_in: int, fan_out: int, dtype) -> tuple[Array, Array]:
     return std, uniform
 
 
-def _draw(key: Array, shape, fan_in: int, fan_out: int, scheme: Array, scale: Array, dtype) -> Array:
-    std_table, uniform_table = _scheme_tables(fan_in, fan_out, dtype)
+def unit_draw(key: Array, shape, scheme: Array) -> Array:
+    """Standard draws of the scheme's distribution (float32): N(0, 1), or U[−√3, √3] for uniform schemes."""
+    uniform_table = jnp.asarray([s.distribution == "uniform" for s in INIT_SCHEMES.values()])
     k_normal, k_uniform = jax.random.split(key)
     normal = jax.random.normal(k_normal, shape, jnp.float32)
     uniform = jax.random.uniform(k_uniform, shape, jnp.float32, -math.sqrt(3.0), math.sqrt(3.0))
-    unit = jnp.where(uniform_table[scheme], uniform, normal)
+    return _materialised(jnp.where(uniform_table[scheme], uniform, normal))
+
+
+def _materialised(draws: Array) -> Array:
+    """``draws`` as stored values: XLA may not fuse the arithmetic that follows into the random
+    transform (it did, differently for a constant and a traced scale, by one unit in the last
+    place), so a padded architecture's θ_0 (:mod:`lossjax.core.padded`) is bitwise its own."""
+    return jax.lax.optimization_barrier(draws)
+
+
+def scale_draw(unit: Array, std: Array, scale: Array, dtype) -> Array:
+    """Standard draws times the scheme's standard deviation (float32) and the run's scale."""
     scale = jnp.asarray(scale)
-    return ((unit * std_table[scheme]).astype(scale.dtype) * scale).astype(dtype)
+    return ((unit * std).astype(scale.dtype) * scale).astype(dtype)
 
 
-def _rai_layer(key: Array, kernel: Array, bias: Array, scheme: Array) -> tuple[Array, Array]:
+def _draw(key: Array, shape, fan_in: int, fan_out: int, scheme: Array, scale: Array, dtype) -> Array:
+    std_table, _ = _scheme_tables(fan_in, fan_out, dtype)
+    return scale_draw(unit_draw(key, shape, scheme), std_table[scheme], scale, dtype)
+
+
+def rai_bias_draw(bias_key: Array, fan_out: int, rai_scale: Array, dtype) -> Array:
+    """RAI's bias: the (d+1)-th entry of each unit's symmetric draw, its own N(0, 1) draw times ``rai_scale``."""
+    unit = _materialised(jax.random.normal(jax.random.fold_in(bias_key, 0x5241), (fan_out,), jnp.float32))
+    return (unit.astype(rai_scale.dtype) * rai_scale).astype(dtype)
+
+
+def rai_bias(symmetric: Array, scheme: Array, bias: Array, bias_std: Array, noise: Array, dtype) -> Array:
+    """The bias of a layer drawn with RAI's draws compiled in: RAI's part (0 for other schemes)
+    plus the run's ``bias + bias_std × noise``."""
+    is_rai = jnp.asarray(scheme) == list(INIT_SCHEMES).index("rai")
+    rai_part = jnp.where(is_rai, symmetric, jnp.zeros_like(symmetric))
+    return (rai_part.astype(jnp.asarray(bias).dtype) + bias + bias_std * noise).astype(dtype)
+
+
+def rai_layer(key: Array, kernel: Array, bias: Array, scheme: Array, fan_in: int | Array | None = None) -> tuple[Array, Array]:
     """Randomized asymmetric initialisation (RAI; Lu, Shin, Su & Karniadakis 2019, arXiv 1903.06733).
 
     What is implemented, for a layer of fan-in d: each unit j's d + 1 entries (w_1j, …, w_dj, b_j)
@@ -379,14 +420,17 @@ def _rai_layer(key: Array, kernel: Array, bias: Array, scheme: Array) -> tuple[A
     derivation), not He's √(2/d).
 
     Returns the layer's (kernel, bias), unchanged unless ``scheme`` is RAI's index (traced).
+    ``fan_in`` (default: the kernel's rows) may be traced and smaller than the kernel's rows: the
+    padded layers of :mod:`lossjax.core.padded`, whose rows past ``fan_in`` the caller zeroes.
     """
-    fan_in, fan_out = kernel.shape
+    rows_in, fan_out = kernel.shape
+    fan_in = rows_in if fan_in is None else fan_in
     k_index, k_beta = jax.random.split(jax.random.fold_in(key, 0x5241))
     index = jax.random.randint(k_index, (fan_out,), 0, fan_in + 1)
     beta = jax.random.beta(k_beta, 2.0, 1.0, (fan_out,), jnp.float32)
-    rows = jnp.arange(fan_in)[:, None] == index[None, :]  # (fan_in, fan_out): the redrawn weight
+    rows = jnp.arange(rows_in, dtype=index.dtype)[:, None] == index[None, :]  # (fan_in, fan_out): the redrawn weight
     rai_kernel = jnp.where(rows, beta[None, :].astype(kernel.dtype), kernel)
-    rai_bias = jnp.where(index == fan_in, beta.astype(bias.dtype), bias)
+    rai_bias = jnp.where(index == jnp.asarray(fan_in, index.dtype), beta.astype(bias.dtype), bias)
     is_rai = jnp.asarray(scheme) == list(INIT_SCHEMES).index("rai")
     return jnp.where(is_rai, rai_kernel, kernel), jnp.where(is_rai, rai_bias, bias)
 
@@ -406,7 +450,7 @@ def init_from_scheme(
 
     Weights: mean 0, standard deviation ``scale × std_scheme(fan_in, fan_out)``.
     Biases: ``bias + bias_std × N(0, 1)`` (constant when ``bias_std`` is 0).
-    ``rai``: each unit's weights and bias drawn together, one entry asymmetric (:func:`_rai_layer`).
+    ``rai``: each unit's weights and bias drawn together, one entry asymmetric (:func:`rai_layer`).
     ``rai = False`` (static) leaves RAI's draws out of the program, for grids without that scheme:
     its Beta draws double the compile time of a small MLP; the other schemes' values are the same.
     """
@@ -419,14 +463,10 @@ def init_from_scheme(
         noise = unit.astype(jnp.asarray(bias_std).dtype)
         if not rai:
             return kernel, (bias + bias_std * noise).astype(dtype)
-        # RAI's bias is the (d+1)-th entry of each unit's symmetric draw: its own N(0, 1) draw.
         rai_scale = (scale * jnp.asarray(RAI_SIGMA / math.sqrt(fan_in), jnp.float32).astype(jnp.asarray(scale).dtype))
-        symmetric = (jax.random.normal(jax.random.fold_in(bias_key, 0x5241), (fan_out,), jnp.float32)
-                     .astype(rai_scale.dtype) * rai_scale).astype(dtype)
-        kernel, symmetric = _rai_layer(kernel_key, kernel, symmetric, scheme)
-        is_rai = jnp.asarray(scheme) == list(INIT_SCHEMES).index("rai")
-        rai_part = jnp.where(is_rai, symmetric, jnp.zeros_like(symmetric))
-        return kernel, (rai_part.astype(jnp.asarray(bias).dtype) + bias + bias_std * noise).astype(dtype)
+        symmetric = rai_bias_draw(bias_key, fan_out, rai_scale, dtype)
+        kernel, symmetric = rai_layer(kernel_key, kernel, symmetric, scheme)
+        return kernel, rai_bias(symmetric, scheme, bias, bias_std, noise, dtype)
 
     layers, i = [], 0
     for count, stacked in config.layer_groups:

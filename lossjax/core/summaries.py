@@ -141,8 +141,9 @@ def stall_cause(outcome_code: Array, plateau: Array, plateau_zero_grad: Array, p
     return jnp.where(outcome_code == STALLED, cause, NO_STALL).astype(jnp.int8)
 
 
-def weighted_fraction(layer_fractions: Array, layer_sizes: tuple[int, ...]) -> Array:
-    """Fraction over all units from per-layer fractions (weights: units per layer)."""
+def weighted_fraction(layer_fractions: Array, layer_sizes: tuple[int, ...] | Array) -> Array:
+    """Fraction over all units from per-layer fractions (weights: units per layer; a padded
+    architecture's skipped layers weigh 0)."""
     sizes = jnp.asarray(layer_sizes, layer_fractions.dtype)
     return jnp.sum(layer_fractions * sizes, axis=-1) / jnp.sum(sizes)
 
@@ -156,7 +157,7 @@ class RunRecord(NamedTuple):
     test_loss: Array  # NaN without a test set
     test_accuracy: Array
     steps: int  # T
-    layer_sizes: tuple[int, ...]  # units per layer, hidden layers first
+    layer_sizes: tuple[int, ...] | Array  # units per layer, hidden layers first (padded: 0 for skipped layers)
     thresholds: Thresholds
     roundoff_decided: Array | None = None  # int8, see ``roundoff_decided``; None: not probed
 

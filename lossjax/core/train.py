@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from lossjax.core import activations as activations_lib
 from lossjax.core import losses as losses_lib
-from lossjax.core import metrics, models, rounding, summaries
+from lossjax.core import metrics, models, padded, rounding, summaries
 from lossjax.core.estimators import ESTIMATORS, Estimator, get_estimator, score_function_gradient
 from lossjax.core.metrics import Observation
 from lossjax.core.summaries import Summary
@@ -156,17 +156,27 @@ class Model(NamedTuple):
     apply: Callable  # (params, x) -> (logits, pre-activations)
     output: activations_lib.Activation  # output activation the passes use (may be straight-through)
     true_activations: tuple  # per group of layers: the true activation, for the metrics
+    units: tuple  # per group of layers: None, or the (units,) mask of a padded architecture's real units
+    layer_sizes: tuple | Array  # units per layer (padded: an array, 0 for skipped layers)
 
     @classmethod
-    def build(cls, config: TrainConfig) -> "Model":
+    def build(cls, config: TrainConfig, shape: padded.ArchShape | None = None) -> "Model":
+        """The model of ``config``; a padded MLP (``config.model.padded``) needs the ``shape`` it trains."""
         mc, estimator = config.model, config.gradient_estimator
         loss = losses_lib.get_loss(config.loss)
         estimator.check(loss)
         hidden = activations_lib.get_activation(mc.hidden_activation)
         output = activations_lib.get_activation(mc.activation)
-        apply = models.make_apply(mc, estimator.activation(hidden).fn)
         groups = len(mc.layer_groups)
-        return cls(config, loss, apply, estimator.activation(output), (hidden,) * (groups - 1) + (output,))
+        activations = (hidden,) * (groups - 1) + (output,)
+        if not mc.padded:
+            apply = models.make_apply(mc, estimator.activation(hidden).fn)
+            return cls(config, loss, apply, estimator.activation(output), activations, (None,) * groups, mc.layer_sizes)
+        if shape is None:
+            raise ValueError("a padded MLP is trained with the architecture it holds: pass shape (lossjax.core.padded.ArchShape)")
+        apply = lambda params, x: padded.mlp_apply_padded(params, x, estimator.activation(hidden).fn, shape)  # noqa: E731
+        units = (padded.unit_mask(mc.width, shape),) * (groups - 1) + (None,)
+        return cls(config, loss, apply, estimator.activation(output), activations, units, padded.layer_sizes(mc, shape))
 
     def forward(self, params, x):
         """(logits, pre-activations of every layer, outputs)."""
@@ -205,8 +215,8 @@ class Model(NamedTuple):
             params=params,
             layer_grads=_layers(config, grads),
             layers=tuple(
-                (act, z, stacked)
-                for act, z, (_, stacked) in zip(self.true_activations, pre_activations, mc.layer_groups)
+                (act, z, stacked, units)
+                for act, z, (_, stacked), units in zip(self.true_activations, pre_activations, mc.layer_groups, self.units)
             ),
             thresholds=config.thresholds,
             dtype=config.metric_dtype,
@@ -214,12 +224,18 @@ class Model(NamedTuple):
         return metrics.observe(evaluation), grads
 
 
-def init_params(config: TrainConfig, run: RunInputs):
-    """θ_0 of one run: the explicit (w, b) of a neuron, or drawn from the run's init scheme."""
+def init_params(config: TrainConfig, run: RunInputs, shape: padded.ArchShape | None = None):
+    """θ_0 of one run: the explicit (w, b) of a neuron, or drawn from the run's init scheme (a
+    padded MLP: the draw of the architecture ``shape``, see :func:`~lossjax.core.padded.init_padded`)."""
     dtype = config.jnp_dtype
     if config.init_mode == "explicit":
         return models.init_explicit(config.model, run.init_w, run.init_b, dtype)
     key = jax.random.fold_in(jax.random.key(run.seed), 0)
+    if config.model.padded:
+        return padded.init_padded(
+            config.model, shape, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std, dtype,
+            rai=config.init_rai,
+        )
     return models.init_from_scheme(
         config.model, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std, dtype,
         rai=config.init_rai,
@@ -249,7 +265,7 @@ def perturb_params(params, seed: Array, dtype_name: str, metric_dtype):
 
 
 def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation | None]]:
-    """Builds ``train(run, data, params0=None) -> (summary, trajectory)`` for one run (see module docstring).
+    """Builds ``train(run, data, params0=None, shape=None) -> (summary, trajectory)`` for one run (see module docstring).
 
     ``params0`` is θ_0 as :func:`init_params` draws it for ``run``; ``None`` draws it inside
     ``train``. The runner passes it in for scheme initialisations: the draws are then compiled
@@ -259,22 +275,34 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
     ``trajectory`` is ``None`` unless ``config.record_every > 0``; then it is an
     :class:`~lossjax.core.metrics.Observation` whose leaves have a leading axis of
     ``steps // record_every + 1`` records, at θ_0, θ_k, …, θ_T.
-    """
-    model = Model.build(config)
-    thresholds, n_steps = config.thresholds, config.steps
 
-    def train(run: RunInputs, data: Data, params0=None):
+    A padded MLP (``config.model.padded``) trains the architecture ``shape``
+    (:class:`~lossjax.core.padded.ArchShape`, the same for every run of a call: pass it unbatched);
+    its per-layer results come in that architecture's layout (:func:`~lossjax.core.padded.true_layers`).
+    """
+    thresholds, n_steps = config.thresholds, config.steps
+    if config.model.padded and (config.roundoff_probe or config.update_rounding == "stochastic"):
+        raise ValueError("the round-off probe and stochastic rounding draw per parameter entry, padded ones included: "
+                         "train a padded architecture without them")
+    unpadded = None if config.model.padded else Model.build(config)  # checks the config now
+
+    def train(run: RunInputs, data: Data, params0=None, shape: padded.ArchShape | None = None):
+        model = unpadded if unpadded is not None else Model.build(config, shape)
         if params0 is None:
-            params0 = init_params(config, run)
-        record, trajectory = train_from(params0, run, data, config.record_every)
+            params0 = init_params(config, run, shape)
+        record, trajectory = train_from(model, params0, run, data, config.record_every)
         if config.roundoff_probe:
             params0_probe = perturb_params(params0, run.seed, config.dtype, config.metric_dtype)
-            probe, _ = train_from(params0_probe, run, data, 0)
+            probe, _ = train_from(model, params0_probe, run, data, 0)
             eps = jnp.asarray(metrics.ROUNDOFF_EPSILON[config.dtype], config.metric_dtype)
             record = record._replace(roundoff_decided=summaries.roundoff_decided(record, probe, eps))
-        return summaries.summarize(record), trajectory
+        summary = summaries.summarize(record)
+        if config.model.padded:
+            summary = _true_layers(summary, summaries.RESULTS, shape)
+            trajectory = None if trajectory is None else _true_layers(trajectory, metrics.OBSERVED, shape)
+        return summary, trajectory
 
-    def train_from(params0, run: RunInputs, data: Data, record_every: int):
+    def train_from(model: Model, params0, run: RunInputs, data: Data, record_every: int):
         """The run from ``params0``: its :class:`~lossjax.core.summaries.RunRecord` and trajectory."""
         y_train = jnp.where(jnp.isfinite(run.target), jnp.full_like(data.y_train, run.target), data.y_train)
         run_key = jax.random.key(run.seed)
@@ -314,12 +342,16 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
         test_loss, test_accuracy = _test_metrics(model, params, data)
         logits0, _, _ = model.forward(params0, data.x_train)
         born_dead = (data.x_train.shape[0] > 1) & jnp.all(logits0 == logits0[:1])
-        record = summaries.RunRecord(
-            acc, final, born_dead, test_loss, test_accuracy, n_steps, config.model.layer_sizes, thresholds
-        )
+        record = summaries.RunRecord(acc, final, born_dead, test_loss, test_accuracy, n_steps, model.layer_sizes, thresholds)
         return record, trajectory
 
     return train
+
+
+def _true_layers(values: NamedTuple, quantities, shape: padded.ArchShape):
+    """``values`` (a Summary or Observation of a padded run) with every per-layer field in the layout of ``shape``."""
+    per_layer = {q.name for q in quantities if q.per_layer}
+    return values._replace(**{n: padded.true_layers(getattr(values, n), shape.depth) for n in per_layer})
 
 
 def _layers(config: TrainConfig, params) -> tuple:

@@ -1,0 +1,196 @@
+"""Architectures padded to a common shape: a grid of depths and widths in one compiled program.
+
+A *padded* MLP (``ModelConfig(kind="mlp", padded=True)``) has ``depth`` hidden layers of
+``width`` units: the largest depth and width of a group of architectures. The architecture a run
+trains inside it, ``(D, W)`` with ``1 <= D <= depth`` and ``1 <= W <= width``, is given per compiled
+call as an :class:`ArchShape` (unbatched: every run of a call has the same architecture, so the
+program branches on it instead of computing both sides):
+
+- *masked units*: units ``W..width−1`` of every hidden layer output exactly 0
+  (``where(unit < W, f(z), 0)``); their weights and biases are 0 at θ_0 and their gradient is
+  exactly 0 (the mask's derivative), so they stay 0 under every optimiser; no per-layer metric
+  counts them (:class:`~lossjax.core.metrics.Evaluation`'s unit masks);
+- *skipped layers*: hidden layers ``D..depth−1`` pass their input through unchanged
+  (``lax.cond`` on ``i < D`` inside the scan over the stacked layers: they cost no arithmetic);
+  their parameters are 0 and stay 0, and their per-layer results are dropped
+  (:func:`true_layers` moves the output layer to position ``D``; later positions are NaN, as for
+  a shallower network in a sweep's results);
+- *the same θ_0*: :func:`init_padded` draws every real entry from the key, position and
+  distribution the unpadded architecture's :func:`~lossjax.core.models.init_from_scheme` uses.
+  JAX's counter-based random bits (partitionable threefry, the default) make a draw of ``n``
+  values the first ``n`` values of a longer draw from the same key, and a 2-D draw the reshape of
+  the flat one, so the padded draw reads the unpadded values at their flat positions.
+
+A run trained padded therefore gives the numbers of its architecture trained alone, up to the
+float rounding of sums that gain zero terms (matrix products over the padded fan-in, the
+per-layer means); ``tests/test_padded.py`` checks θ_0 bit for bit and every result within
+float32 rounding. What the runner groups, and when, is :mod:`lossjax.programs`'s cost model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lossjax.core import models
+
+Array = jax.Array
+
+#: Layer kinds of :class:`ArchShape`'s tables: the first hidden layer, the others, the output layer.
+FIRST, HIDDEN, OUTPUT = range(3)
+
+
+class ArchShape(NamedTuple):
+    """The architecture a padded program trains in one call (built on the host by :func:`arch_shape`).
+
+    Attributes:
+      depth: int32 (): hidden layers D.
+      width: int32 (): units per hidden layer W.
+      std: float32 (3, schemes): each init scheme's weight standard deviation for the first
+        hidden layer, the other hidden layers and the output layer of (D, W), rounded to float32
+        from the same double-precision value the unpadded draw uses.
+      rai_std: float32 (3,): RAI's σ/√fan_in for the same three kinds of layer.
+    """
+
+    depth: Array
+    width: Array
+    std: Array
+    rai_std: Array
+
+
+def arch_shape(config: models.ModelConfig) -> ArchShape:
+    """The :class:`ArchShape` of an unpadded MLP ``config`` (numpy arrays, ready to pass to a call)."""
+    if config.kind != "mlp" or config.padded or config.depth < 1:
+        raise ValueError(f"a padded program trains unpadded MLPs of depth >= 1, got {config}")
+    fans = ((config.n_inputs, config.width), (config.width, config.width), (config.width, config.n_outputs))
+    std = np.asarray([[s.std(fi, fo) for s in models.INIT_SCHEMES.values()] for fi, fo in fans], np.float32)
+    rai_std = np.asarray([models.RAI_SIGMA / math.sqrt(fi) for fi, _ in fans], np.float32)
+    return ArchShape(np.int32(config.depth), np.int32(config.width), std, rai_std)
+
+
+def shape_struct() -> ArchShape:
+    """Shapes and dtypes of an :class:`ArchShape` (to compile a program ahead of time)."""
+    n = len(models.INIT_SCHEMES)
+    return ArchShape(*(jax.ShapeDtypeStruct(s, d) for s, d in (((), jnp.int32), ((), jnp.int32), ((3, n), jnp.float32),
+                                                                ((3,), jnp.float32))))
+
+
+def unit_mask(width: int, shape: ArchShape) -> Array:
+    """(width,) bool: which units of a padded hidden layer are real."""
+    return jnp.arange(width, dtype=jnp.int32) < shape.width
+
+
+def layer_sizes(config: models.ModelConfig, shape: ArchShape) -> Array:
+    """Units per layer of the padded layout (hidden layers then output), 0 for skipped layers."""
+    hidden = jnp.where(jnp.arange(config.depth, dtype=jnp.int32) < shape.depth, shape.width, jnp.zeros((), jnp.int32))
+    return jnp.concatenate([hidden, jnp.full((1,), config.n_outputs, hidden.dtype)])
+
+
+def mlp_apply_padded(
+    params: models.Params, x: Array, hidden_activation: Callable[[Array], Array], shape: ArchShape
+) -> tuple[Array, tuple[Array, ...]]:
+    """The padded MLP's forward pass, in :func:`~lossjax.core.models.mlp_apply_scan`'s layout.
+
+    Pre-activations of masked units are whatever the zero weights give (0 for finite inputs);
+    a skipped layer's are 0. The metrics mask both out.
+    """
+    layers = params["params"]
+    units = unit_mask(layers["hidden_0"]["kernel"].shape[1], shape)
+
+    def activate(z):
+        return jnp.where(units[None, :], hidden_activation(z), jnp.zeros_like(z))
+
+    z = x @ layers["hidden_0"]["kernel"] + layers["hidden_0"]["bias"][None, :]
+    pre_activations = [z]
+    h = activate(z)
+    if "hidden" in layers:
+
+        def layer(h, inputs):
+            kernel, bias, index = inputs
+
+            def real(h):
+                z = h @ kernel + bias[None, :]
+                return activate(z), z
+
+            return jax.lax.cond(index < shape.depth, real, lambda h: (h, jnp.zeros_like(h)), h)
+
+        stacked = layers["hidden"]
+        indices = jnp.arange(1, stacked["kernel"].shape[0] + 1, dtype=jnp.int32)
+        h, zs = jax.lax.scan(layer, h, (stacked["kernel"], stacked["bias"], indices))
+        pre_activations.append(zs)
+    z = h @ layers["output"]["kernel"] + layers["output"]["bias"][None, :]
+    pre_activations.append(z)
+    return z, tuple(pre_activations)
+
+
+def _padded_layer(
+    kernel_key: Array, bias_key: Array, padded: tuple[int, int], fans: tuple[Array, Array], kind: int,
+    shape: ArchShape, scheme: Array, scale: Array, bias: Array, bias_std: Array, dtype, rai: bool,
+) -> tuple[Array, Array]:
+    """One layer of :func:`init_padded`: the unpadded layer's draw with fans ``fans`` (traced),
+    embedded at the top left of a ``padded`` (fan_in, fan_out) layer of zeros."""
+    (n_in, n_out), (fan_in, fan_out) = padded, fans
+    rows, cols = jnp.arange(n_in, dtype=jnp.int32)[:, None], jnp.arange(n_out, dtype=jnp.int32)[None, :]
+    real = (rows < fan_in) & (cols < fan_out)
+    flat = jnp.where(real, rows * fan_out + cols, jnp.zeros((), jnp.int32))  # where the unpadded (fan_in, fan_out) draw has each entry
+    unit = models.unit_draw(kernel_key, (n_in * n_out,), scheme)[flat]
+    kernel = models.scale_draw(unit, shape.std[kind][scheme], scale, dtype)
+    noise = jax.random.normal(bias_key, (n_out,), jnp.float32).astype(jnp.asarray(bias_std).dtype)
+    if not rai:
+        bias_values = (bias + bias_std * noise).astype(dtype)
+    else:
+        rai_scale = scale * shape.rai_std[kind].astype(jnp.asarray(scale).dtype)
+        symmetric = models.rai_bias_draw(bias_key, n_out, rai_scale, dtype)
+        kernel, symmetric = models.rai_layer(kernel_key, kernel, symmetric, scheme, fan_in)
+        bias_values = models.rai_bias(symmetric, scheme, bias, bias_std, noise, dtype)
+    return jnp.where(real, kernel, jnp.zeros_like(kernel)), jnp.where(cols[0] < fan_out, bias_values, 0).astype(dtype)
+
+
+def init_padded(
+    config: models.ModelConfig,
+    shape: ArchShape,
+    key: Array,
+    scheme: Array,
+    scale: Array,
+    bias: Array,
+    bias_std: Array,
+    dtype,
+    *,
+    rai: bool = True,
+) -> models.Params:
+    """θ_0 of a padded MLP: the unpadded ``shape``'s :func:`~lossjax.core.models.init_from_scheme`
+    draw from ``key``, every other entry 0 (arguments as there; ``config`` is the padded model).
+
+    Layer j of the unpadded net (hidden layers 0..D−1, then the output layer as layer D) draws
+    from keys 2j and 2j+1 of ``split(key, 2(D+1))``, the first 2(D+1) keys of
+    ``split(key, 2(depth+1))``: the output layer reads keys 2D and 2D+1 at a traced position.
+    """
+    depth, width, n_inputs, n_outputs = config.depth, config.width, config.n_inputs, config.n_outputs
+    keys = jax.random.split(key, 2 * (depth + 1))
+    common = dict(shape=shape, scheme=scheme, scale=scale, bias=bias, bias_std=bias_std, dtype=dtype, rai=rai)
+    w = shape.width
+    layers = {"hidden_0": _padded_layer(keys[0], keys[1], (n_inputs, width), (n_inputs, w), FIRST, **common)}
+    if depth >= 2:
+        draw = lambda k_kernel, k_bias: _padded_layer(k_kernel, k_bias, (width, width), (w, w), HIDDEN, **common)  # noqa: E731
+        kernels, biases = jax.vmap(draw)(keys[2 : 2 * depth : 2], keys[3 : 2 * depth : 2])
+        real = jnp.arange(1, depth, dtype=jnp.int32) < shape.depth  # layers D..depth-1 are skipped: all zero
+        layers["hidden"] = (jnp.where(real[:, None, None], kernels, jnp.zeros_like(kernels)),
+                            jnp.where(real[:, None], biases, jnp.zeros_like(biases)))
+    out = 2 * shape.depth
+    layers["output"] = _padded_layer(keys[out], keys[out + 1], (width, n_outputs), (w, n_outputs), OUTPUT, **common)
+    return {"params": {name: {"kernel": k, "bias": b} for name, (k, b) in layers.items()}}
+
+
+def true_layers(values: Array, depth: Array) -> Array:
+    """A per-layer array of the padded layout (last axis: ``depth_max`` hidden layers then the
+    output layer) in the unpadded layout: hidden layers 0..D−1, the output layer at D, NaN after."""
+    n = values.shape[-1]
+    position = jnp.arange(n, dtype=jnp.int32)
+    source = jnp.where(position < depth, position, n - 1)
+    moved = jnp.take(values, source, axis=-1)
+    return jnp.where(position <= depth, moved, jnp.full_like(moved, jnp.nan))

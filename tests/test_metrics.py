@@ -64,8 +64,8 @@ def fold(losses, thresholds=Thresholds(), **per_step):
     evaluation at t = T. ``per_step`` gives per-step lists of :func:`observation` keywords.
     """
     obs = [observation(l, **{k: v[t] for k, v in per_step.items()}) for t, l in enumerate(losses)]
-    acc = summaries.start(obs[0])
     T = len(losses) - 1
+    acc = summaries.start(obs[0], T)
     for t in range(T):
         acc = summaries.accumulate(acc, obs[t], t, thresholds, is_update=True)
     return summaries.accumulate(acc, obs[T], T, thresholds, is_update=False)

@@ -20,48 +20,109 @@ from lossjax.core.metrics import (
 
 Array = jax.Array
 
+def _word_dtype():
+    """The words packed counters live in: uint64 when x64 is on (as in ``lossjax run``), else uint32."""
+    return jnp.uint64 if jax.config.jax_enable_x64 else jnp.uint32
+
+
+def _field_bits(n_fields: int, words: tuple) -> int:
+    """Bits per field of ``n_fields`` counters packed into ``words`` (fields fill words in order)."""
+    per_word = -(-n_fields // len(words))
+    return jnp.iinfo(words[0].dtype).bits // per_word
+
+
+def pack_zeros(n_fields: int, max_count: int) -> tuple[Array, ...]:
+    """``n_fields`` counters at 0, packed into the fewest words whose fields all hold ``max_count``.
+
+    A packed counter is a bit field of an unsigned word; adding 0 or 1 to several counters is then
+    one integer addition (one XLA fusion per word per step instead of one per counter, which is
+    what the neuron engine's step time is made of). Counts are exact: no field ever exceeds
+    ``max_count``, so no carry crosses into the next field.
+    """
+    bits, needed = jnp.iinfo(_word_dtype()).bits, max(max_count.bit_length(), 1)
+    if needed > bits:
+        raise ValueError(f"a count of {max_count} does not fit in a {bits}-bit word")
+    n_words = 1
+    while bits // -(-n_fields // n_words) < needed:
+        n_words += 1
+    return (jnp.zeros((), _word_dtype()),) * n_words
+
+
+def pack_add(words: tuple[Array, ...], increments: tuple[Array, ...]) -> tuple[Array, ...]:
+    """Adds ``increments[i]`` (bool or small non-negative int) to packed counter ``i``."""
+    bits, per_word = _field_bits(len(increments), words), -(-len(increments) // len(words))
+    out = []
+    for w, word in enumerate(words):
+        for i, inc in enumerate(increments[w * per_word:(w + 1) * per_word]):
+            word = word + (inc.astype(word.dtype) << (bits * i))
+        out.append(word)
+    return tuple(out)
+
+
+def pack_get(words: tuple[Array, ...], n_fields: int, i: int) -> Array:
+    """Packed counter ``i`` of ``n_fields`` as an int32."""
+    bits, per_word = _field_bits(n_fields, words), -(-n_fields // len(words))
+    word = words[i // per_word] >> (bits * (i % per_word))
+    return (word & jnp.asarray((1 << bits) - 1, word.dtype)).astype(jnp.int32)
+
+
+#: The packed counters of an :class:`Accumulator`: ``counts`` (update steps of each kind, never
+#: reset) and ``plateau`` (steps of the current plateau, all reset when a step is not flat).
+COUNTS = ("zero_grad_steps", "zero_update_steps", "rounded_update_steps", "tiny_grad_steps")
+PLATEAU = ("plateau_current", "plateau_zero_grad", "plateau_rounded")
+
+
 class Accumulator(NamedTuple):
-    """Per-run reductions carried through the scan (all O(1) or O(layers) in size)."""
+    """Per-run reductions carried through the scan (all O(1) or O(layers) in size).
+
+    The step counters of :data:`COUNTS` and :data:`PLATEAU` are packed (:func:`pack_zeros`) and
+    read as attributes of the same names; ``plateau_zero_grad`` counts the zero-gradient steps and
+    ``plateau_rounded`` the rounded-update steps of the current plateau (see ``stall_cause``).
+    """
 
     loss_initial: Array
     loss_min: Array
     previous_loss: Array
     steps_to_target: Array
-    zero_grad_steps: Array
-    zero_update_steps: Array
-    rounded_update_steps: Array
-    tiny_grad_steps: Array
-    plateau_current: Array
-    plateau_zero_grad: Array  # zero-gradient steps in the current plateau (see stall_cause)
-    plateau_rounded: Array  # rounded-update steps in the current plateau
+    counts: tuple  # packed COUNTS
+    plateau: tuple  # packed PLATEAU
     longest_plateau: Array
     first_nonfinite: Array
     layer_saturated_sum: Array  # (L,) sum over update steps
     layer_grad_norm_sum: Array  # (L,) sum over update steps
-    layer_zero_update_steps: Array  # (L,) int32 count over update steps
+    layer_zero_updates: Array | None  # (L,) int32 count over update steps; None for one layer (= zero_update_steps)
     init: Observation  # the observation at θ_0
 
+    zero_grad_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 0))
+    zero_update_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 1))
+    rounded_update_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 2))
+    tiny_grad_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 3))
+    plateau_current = property(lambda self: pack_get(self.plateau, len(PLATEAU), 0))
+    plateau_zero_grad = property(lambda self: pack_get(self.plateau, len(PLATEAU), 1))
+    plateau_rounded = property(lambda self: pack_get(self.plateau, len(PLATEAU), 2))
 
-def start(obs0: Observation) -> Accumulator:
-    """The accumulator before step 0, holding the observation at θ_0."""
+    @property
+    def layer_zero_update_steps(self) -> Array:
+        """(L,) update steps leaving each layer unchanged."""
+        return self.zero_update_steps[None] if self.layer_zero_updates is None else self.layer_zero_updates
+
+
+def start(obs0: Observation, steps: int) -> Accumulator:
+    """The accumulator before step 0 of a run of ``steps`` updates, holding the observation at θ_0."""
     zero = jnp.zeros((), jnp.int32)
+    n_layers = obs0.layer_grad_norm.shape[0]
     return Accumulator(
         loss_initial=obs0.loss,
         loss_min=jnp.full_like(obs0.loss, jnp.inf),
         previous_loss=obs0.loss,
         steps_to_target=jnp.full((), NEVER, jnp.int32),
-        zero_grad_steps=zero,
-        zero_update_steps=zero,
-        rounded_update_steps=zero,
-        tiny_grad_steps=zero,
-        plateau_current=zero,
-        plateau_zero_grad=zero,
-        plateau_rounded=zero,
+        counts=pack_zeros(len(COUNTS), steps),
+        plateau=pack_zeros(len(PLATEAU), steps),
         longest_plateau=zero,
         first_nonfinite=jnp.full((), NEVER, jnp.int32),
         layer_saturated_sum=jnp.zeros_like(obs0.layer_saturated),
         layer_grad_norm_sum=jnp.zeros_like(obs0.layer_grad_norm),
-        layer_zero_update_steps=jnp.zeros(obs0.layer_grad_norm.shape, jnp.int32),
+        layer_zero_updates=None if n_layers == 1 else jnp.zeros((n_layers,), jnp.int32),
         init=obs0,
     )
 
@@ -85,36 +146,33 @@ def accumulate(
     denominator = jnp.maximum(jnp.abs(acc.previous_loss), jnp.finfo(obs.loss.dtype).tiny)
     improvement = (acc.previous_loss - obs.loss) / denominator
     flat = (t >= 1) & ~was_reached & ~now_reached & (improvement < thresholds.plateau_tau)
-    plateau_current = jnp.where(flat, acc.plateau_current + 1, 0)
-    longest_plateau = jnp.maximum(acc.longest_plateau, plateau_current)
 
     first_nonfinite = jnp.where(
         (acc.first_nonfinite == NEVER) & ~obs.finite, t, acc.first_nonfinite
     )
+    update = jnp.asarray(is_update)
+    layer_same = jnp.zeros(obs.layer_grad_norm.shape, bool) if unchanged is None else update & unchanged
+    zero_grad = update & obs.grad_is_zero
+    all_same = jnp.all(layer_same)
+    rounded = all_same & ~obs.grad_is_zero
+    tiny = update & (obs.grad_norm < thresholds.tiny_grad)
+    plateau = pack_add(acc.plateau, (flat, zero_grad, rounded))
+    plateau = tuple(jnp.where(flat, word, jnp.zeros_like(word)) for word in plateau)
+    layer_zero_updates = acc.layer_zero_updates
+    if layer_zero_updates is not None:
+        layer_zero_updates = layer_zero_updates + layer_same.astype(jnp.int32)
     acc = acc._replace(
         loss_min=jnp.fmin(acc.loss_min, obs.loss),
         previous_loss=obs.loss,
         steps_to_target=steps_to_target,
-        plateau_current=plateau_current,
-        longest_plateau=longest_plateau,
         first_nonfinite=first_nonfinite,
-    )
-    update = jnp.asarray(is_update)
-    layer_same = jnp.zeros_like(acc.layer_zero_update_steps, bool) if unchanged is None else update & unchanged
-    zero_grad = update & obs.grad_is_zero
-    rounded = jnp.all(layer_same) & ~obs.grad_is_zero
-    one = lambda flag: flag.astype(jnp.int32)  # noqa: E731
-    return acc._replace(
-        zero_grad_steps=acc.zero_grad_steps + one(zero_grad),
-        zero_update_steps=acc.zero_update_steps + one(jnp.all(layer_same)),
-        rounded_update_steps=acc.rounded_update_steps + one(rounded),
-        plateau_zero_grad=jnp.where(flat, acc.plateau_zero_grad + one(zero_grad), 0),
-        plateau_rounded=jnp.where(flat, acc.plateau_rounded + one(rounded), 0),
-        layer_zero_update_steps=acc.layer_zero_update_steps + one(layer_same),
-        tiny_grad_steps=acc.tiny_grad_steps + (update & (obs.grad_norm < thresholds.tiny_grad)).astype(jnp.int32),
+        counts=pack_add(acc.counts, (zero_grad, all_same, rounded, tiny)),
+        plateau=plateau,
+        layer_zero_updates=layer_zero_updates,
         layer_saturated_sum=acc.layer_saturated_sum + jnp.where(update, obs.layer_saturated, 0),
         layer_grad_norm_sum=acc.layer_grad_norm_sum + jnp.where(update, obs.layer_grad_norm, 0),
     )
+    return acc._replace(longest_plateau=jnp.maximum(acc.longest_plateau, acc.plateau_current))
 
 
 def outcome(

@@ -139,7 +139,9 @@ def accumulate(
 
     denominator = jnp.maximum(jnp.abs(acc.previous_loss), jnp.finfo(obs.loss.dtype).tiny)
     improvement = (acc.previous_loss - obs.loss) / denominator
-    flat = (t >= 1) & ~was_reached & ~now_reached & (improvement < thresholds.plateau_tau)
+    # "Not reached at t or before" read from the new steps_to_target rather than from the old one
+    # and now_reached: the same flag, and the old value then need not be kept (one copy less per step).
+    flat = (t >= 1) & (steps_to_target == NEVER) & (improvement < thresholds.plateau_tau)
 
     first_nonfinite = jnp.where(
         (acc.first_nonfinite == NEVER) & ~obs.finite, t, acc.first_nonfinite

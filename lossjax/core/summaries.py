@@ -20,6 +20,7 @@ from lossjax.core.metrics import (
 
 Array = jax.Array
 
+
 def _field_bits(n_fields: int, words: tuple) -> int:
     """Bits per field of ``n_fields`` counters packed into ``words`` (fields fill words in order)."""
     return 32 // -(-n_fields // len(words))
@@ -66,6 +67,12 @@ COUNTS = ("zero_grad_steps", "zero_update_steps", "rounded_update_steps", "tiny_
 PLATEAU = ("plateau_current", "plateau_zero_grad", "plateau_rounded")
 
 
+def _counter(words: str, names: tuple[str, ...], name: str) -> property:
+    """The packed counter ``name`` of the words in field ``words``, as an int32 attribute."""
+    i = names.index(name)
+    return property(lambda acc: pack_get(getattr(acc, words), len(names), i))
+
+
 class Accumulator(NamedTuple):
     """Per-run reductions carried through the scan (all O(1) or O(layers) in size).
 
@@ -87,13 +94,13 @@ class Accumulator(NamedTuple):
     layer_zero_updates: Array | None  # (L,) int32 count over update steps; None for one layer (= zero_update_steps)
     init: Observation  # the observation at θ_0
 
-    zero_grad_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 0))
-    zero_update_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 1))
-    rounded_update_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 2))
-    tiny_grad_steps = property(lambda self: pack_get(self.counts, len(COUNTS), 3))
-    plateau_current = property(lambda self: pack_get(self.plateau, len(PLATEAU), 0))
-    plateau_zero_grad = property(lambda self: pack_get(self.plateau, len(PLATEAU), 1))
-    plateau_rounded = property(lambda self: pack_get(self.plateau, len(PLATEAU), 2))
+    zero_grad_steps = _counter("counts", COUNTS, "zero_grad_steps")
+    zero_update_steps = _counter("counts", COUNTS, "zero_update_steps")
+    rounded_update_steps = _counter("counts", COUNTS, "rounded_update_steps")
+    tiny_grad_steps = _counter("counts", COUNTS, "tiny_grad_steps")
+    plateau_current = _counter("plateau", PLATEAU, "plateau_current")
+    plateau_zero_grad = _counter("plateau", PLATEAU, "plateau_zero_grad")
+    plateau_rounded = _counter("plateau", PLATEAU, "plateau_rounded")
 
     @property
     def layer_zero_update_steps(self) -> Array:
@@ -102,7 +109,10 @@ class Accumulator(NamedTuple):
 
 
 def start(obs0: Observation, steps: int) -> Accumulator:
-    """The accumulator before step 0 of a run of ``steps`` updates, holding the observation at θ_0."""
+    """The accumulator before step 0 of a run of ``steps`` updates, holding the observation at θ_0.
+
+    Its packed counters hold counts up to ``steps``: fold in steps t = 0..``steps`` only.
+    """
     zero = jnp.zeros((), jnp.int32)
     n_layers = obs0.layer_grad_norm.shape[0]
     return Accumulator(
@@ -152,7 +162,9 @@ def accumulate(
     all_same = jnp.all(layer_same)
     rounded = all_same & ~obs.grad_is_zero
     tiny = update & (obs.grad_norm < thresholds.tiny_grad)
-    plateau = pack_add(acc.plateau, (flat, zero_grad, rounded))
+    plateau = pack_add(
+        acc.plateau, _by_name(PLATEAU, plateau_current=flat, plateau_zero_grad=zero_grad, plateau_rounded=rounded)
+    )
     plateau = tuple(jnp.where(flat, word, jnp.zeros_like(word)) for word in plateau)
     layer_zero_updates = acc.layer_zero_updates
     if layer_zero_updates is not None:
@@ -162,13 +174,21 @@ def accumulate(
         previous_loss=obs.loss,
         steps_to_target=steps_to_target,
         first_nonfinite=first_nonfinite,
-        counts=pack_add(acc.counts, (zero_grad, all_same, rounded, tiny)),
+        counts=pack_add(acc.counts, _by_name(
+            COUNTS, zero_grad_steps=zero_grad, zero_update_steps=all_same, rounded_update_steps=rounded,
+            tiny_grad_steps=tiny,
+        )),
         plateau=plateau,
         layer_zero_updates=layer_zero_updates,
         layer_saturated_sum=acc.layer_saturated_sum + jnp.where(update, obs.layer_saturated, 0),
         layer_grad_norm_sum=acc.layer_grad_norm_sum + jnp.where(update, obs.layer_grad_norm, 0),
     )
     return acc._replace(longest_plateau=jnp.maximum(acc.longest_plateau, acc.plateau_current))
+
+
+def _by_name(names: tuple[str, ...], **increments: Array) -> tuple[Array, ...]:
+    """Per-step increments of packed counters, in the order of ``names``."""
+    return tuple(increments[name] for name in names)
 
 
 def outcome(

@@ -64,8 +64,8 @@ def fold(losses, thresholds=Thresholds(), **per_step):
     evaluation at t = T. ``per_step`` gives per-step lists of :func:`observation` keywords.
     """
     obs = [observation(l, **{k: v[t] for k, v in per_step.items()}) for t, l in enumerate(losses)]
-    acc = summaries.start(obs[0])
     T = len(losses) - 1
+    acc = summaries.start(obs[0], T)
     for t in range(T):
         acc = summaries.accumulate(acc, obs[t], t, thresholds, is_update=True)
     return summaries.accumulate(acc, obs[T], T, thresholds, is_update=False)
@@ -652,3 +652,44 @@ def test_a_loss_that_quadruples_every_step_is_one_long_plateau():
     assert s["longest_plateau"][0] == T
     assert s["steps_to_target"][0] == NEVER
     assert s["outcome"][0] == DIVERGED
+
+
+# --------------------------------------------------------------------------------------
+# Packed counters (summaries.pack_*): exact at the largest count a field must hold
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_fields, max_count, n_words", [
+    (4, 255, 1), (4, 256, 2), (3, 1023, 1), (3, 1024, 2), (4, 2**16, 4), (1, 2**31 - 1, 1),
+])
+def test_packed_counters_fit_the_largest_count(n_fields, max_count, n_words):
+    # 32-bit words of ⌈n/words⌉ fields of 32 // ⌈n/words⌉ bits: 4 × 8 bits hold 255, not 256.
+    words = summaries.pack_zeros(n_fields, max_count)
+    assert len(words) == n_words
+    # Field i counted up to max_count − i (every field at or near the top of its range at once).
+    steps = 16
+    increments = [jnp.asarray(max_count - i, jnp.uint32) // steps for i in range(n_fields)]
+    for _ in range(steps):
+        words = summaries.pack_add(words, increments)
+    rest = [jnp.asarray((max_count - i) % steps, jnp.uint32) for i in range(n_fields)]
+    words = summaries.pack_add(words, rest)
+    assert [int(summaries.pack_get(words, n_fields, i)) for i in range(n_fields)] == [max_count - i for i in range(n_fields)]
+
+
+def test_packed_counters_against_numpy_counts():
+    rng = np.random.default_rng(0)
+    T, n_fields = 300, 7
+    flags = rng.random((T, n_fields)) < np.array([0.0, 0.1, 0.5, 0.9, 1.0, 0.3, 0.7])
+    words = summaries.pack_zeros(n_fields, T)
+
+    def step(words, row):
+        return summaries.pack_add(words, tuple(row[i] for i in range(n_fields))), None
+
+    words, _ = jax.lax.scan(step, words, jnp.asarray(flags))
+    got = [int(summaries.pack_get(words, n_fields, i)) for i in range(n_fields)]
+    assert got == flags.sum(axis=0).tolist()
+
+
+def test_packed_count_too_large_is_refused():
+    with pytest.raises(ValueError, match="32-bit"):
+        summaries.pack_zeros(1, 2**32)

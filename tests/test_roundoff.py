@@ -164,7 +164,7 @@ def test_flag_rule_on_hand_set_records():
     def record(loss_final, loss_initial=1.0, reached=True):
         obs = train.Observation(*(jnp.zeros((1,)) if q.per_layer else jnp.asarray(0.0) for q in metrics.OBSERVED))
         obs = obs._replace(loss=jnp.asarray(loss_final), finite=jnp.asarray(bool(np.isfinite(loss_final))))
-        acc = summaries.start(obs._replace(loss=jnp.asarray(loss_initial)))
+        acc = summaries.start(obs._replace(loss=jnp.asarray(loss_initial)), 10)
         acc = acc._replace(steps_to_target=jnp.asarray(3 if reached else metrics.NEVER, jnp.int32),
                            longest_plateau=jnp.asarray(0, jnp.int32))
         return summaries.RunRecord(acc, obs, jnp.asarray(False), 0.0, 0.0, 10, (1,), metrics.Thresholds())

@@ -20,48 +20,113 @@ from lossjax.core.metrics import (
 
 Array = jax.Array
 
+
+def _field_bits(n_fields: int, words: tuple) -> int:
+    """Bits per field of ``n_fields`` counters packed into ``words`` (fields fill words in order)."""
+    return 32 // -(-n_fields // len(words))
+
+
+def pack_zeros(n_fields: int, max_count: int) -> tuple[Array, ...]:
+    """``n_fields`` counters at 0, packed into the fewest uint32 words whose fields all hold ``max_count``.
+
+    A packed counter is a bit field of an unsigned word; adding 0 or 1 to several counters is then
+    one integer addition: one XLA fusion per word and step instead of one per counter, which is
+    what the neuron engine's step time is made of (uint32 words measured faster than uint64 ones).
+    Counts are exact: no field ever exceeds ``max_count``, so no carry crosses into the next field.
+    """
+    needed = max(max_count.bit_length(), 1)
+    if needed > 32:
+        raise ValueError(f"a count of {max_count} does not fit in a 32-bit word")
+    n_words = 1
+    while 32 // -(-n_fields // n_words) < needed:
+        n_words += 1
+    return (jnp.zeros((), jnp.uint32),) * n_words
+
+
+def pack_add(words: tuple[Array, ...], increments: tuple[Array, ...]) -> tuple[Array, ...]:
+    """Adds ``increments[i]`` (bool or small non-negative int) to packed counter ``i``."""
+    bits, per_word = _field_bits(len(increments), words), -(-len(increments) // len(words))
+    out = []
+    for w, word in enumerate(words):
+        for i, inc in enumerate(increments[w * per_word:(w + 1) * per_word]):
+            word = word + (inc.astype(word.dtype) << (bits * i))
+        out.append(word)
+    return tuple(out)
+
+
+def pack_get(words: tuple[Array, ...], n_fields: int, i: int) -> Array:
+    """Packed counter ``i`` of ``n_fields`` as an int32."""
+    bits, per_word = _field_bits(n_fields, words), -(-n_fields // len(words))
+    word = words[i // per_word] >> (bits * (i % per_word))
+    return (word & jnp.asarray((1 << bits) - 1, word.dtype)).astype(jnp.int32)
+
+
+#: The packed counters of an :class:`Accumulator`: ``counts`` (update steps of each kind, never
+#: reset) and ``plateau`` (steps of the current plateau, all reset when a step is not flat).
+COUNTS = ("zero_grad_steps", "zero_update_steps", "rounded_update_steps", "tiny_grad_steps")
+PLATEAU = ("plateau_current", "plateau_zero_grad", "plateau_rounded")
+
+
+def _counter(words: str, names: tuple[str, ...], name: str) -> property:
+    """The packed counter ``name`` of the words in field ``words``, as an int32 attribute."""
+    i = names.index(name)
+    return property(lambda acc: pack_get(getattr(acc, words), len(names), i))
+
+
 class Accumulator(NamedTuple):
-    """Per-run reductions carried through the scan (all O(1) or O(layers) in size)."""
+    """Per-run reductions carried through the scan (all O(1) or O(layers) in size).
+
+    The step counters of :data:`COUNTS` and :data:`PLATEAU` are packed (:func:`pack_zeros`) and
+    read as attributes of the same names; ``plateau_zero_grad`` counts the zero-gradient steps and
+    ``plateau_rounded`` the rounded-update steps of the current plateau (see ``stall_cause``).
+    """
 
     loss_initial: Array
     loss_min: Array
     previous_loss: Array
     steps_to_target: Array
-    zero_grad_steps: Array
-    zero_update_steps: Array
-    rounded_update_steps: Array
-    tiny_grad_steps: Array
-    plateau_current: Array
-    plateau_zero_grad: Array  # zero-gradient steps in the current plateau (see stall_cause)
-    plateau_rounded: Array  # rounded-update steps in the current plateau
+    counts: tuple  # packed COUNTS
+    plateau: tuple  # packed PLATEAU
     longest_plateau: Array
     first_nonfinite: Array
     layer_saturated_sum: Array  # (L,) sum over update steps
     layer_grad_norm_sum: Array  # (L,) sum over update steps
-    layer_zero_update_steps: Array  # (L,) int32 count over update steps
+    layer_zero_updates: Array | None  # (L,) int32 count over update steps; None for one layer (= zero_update_steps)
     init: Observation  # the observation at θ_0
 
+    zero_grad_steps = _counter("counts", COUNTS, "zero_grad_steps")
+    zero_update_steps = _counter("counts", COUNTS, "zero_update_steps")
+    rounded_update_steps = _counter("counts", COUNTS, "rounded_update_steps")
+    tiny_grad_steps = _counter("counts", COUNTS, "tiny_grad_steps")
+    plateau_current = _counter("plateau", PLATEAU, "plateau_current")
+    plateau_zero_grad = _counter("plateau", PLATEAU, "plateau_zero_grad")
+    plateau_rounded = _counter("plateau", PLATEAU, "plateau_rounded")
 
-def start(obs0: Observation) -> Accumulator:
-    """The accumulator before step 0, holding the observation at θ_0."""
+    @property
+    def layer_zero_update_steps(self) -> Array:
+        """(L,) update steps leaving each layer unchanged."""
+        return self.zero_update_steps[None] if self.layer_zero_updates is None else self.layer_zero_updates
+
+
+def start(obs0: Observation, steps: int) -> Accumulator:
+    """The accumulator before step 0 of a run of ``steps`` updates, holding the observation at θ_0.
+
+    Its packed counters hold counts up to ``steps``: fold in steps t = 0..``steps`` only.
+    """
     zero = jnp.zeros((), jnp.int32)
+    n_layers = obs0.layer_grad_norm.shape[0]
     return Accumulator(
         loss_initial=obs0.loss,
         loss_min=jnp.full_like(obs0.loss, jnp.inf),
         previous_loss=obs0.loss,
         steps_to_target=jnp.full((), NEVER, jnp.int32),
-        zero_grad_steps=zero,
-        zero_update_steps=zero,
-        rounded_update_steps=zero,
-        tiny_grad_steps=zero,
-        plateau_current=zero,
-        plateau_zero_grad=zero,
-        plateau_rounded=zero,
+        counts=pack_zeros(len(COUNTS), steps),
+        plateau=pack_zeros(len(PLATEAU), steps),
         longest_plateau=zero,
         first_nonfinite=jnp.full((), NEVER, jnp.int32),
         layer_saturated_sum=jnp.zeros_like(obs0.layer_saturated),
         layer_grad_norm_sum=jnp.zeros_like(obs0.layer_grad_norm),
-        layer_zero_update_steps=jnp.zeros(obs0.layer_grad_norm.shape, jnp.int32),
+        layer_zero_updates=None if n_layers == 1 else jnp.zeros((n_layers,), jnp.int32),
         init=obs0,
     )
 
@@ -84,37 +149,46 @@ def accumulate(
 
     denominator = jnp.maximum(jnp.abs(acc.previous_loss), jnp.finfo(obs.loss.dtype).tiny)
     improvement = (acc.previous_loss - obs.loss) / denominator
-    flat = (t >= 1) & ~was_reached & ~now_reached & (improvement < thresholds.plateau_tau)
-    plateau_current = jnp.where(flat, acc.plateau_current + 1, 0)
-    longest_plateau = jnp.maximum(acc.longest_plateau, plateau_current)
+    # "Not reached at t or before" read from the new steps_to_target rather than from the old one
+    # and now_reached: the same flag, and the old value then need not be kept (one copy less per step).
+    flat = (t >= 1) & (steps_to_target == NEVER) & (improvement < thresholds.plateau_tau)
 
     first_nonfinite = jnp.where(
         (acc.first_nonfinite == NEVER) & ~obs.finite, t, acc.first_nonfinite
     )
+    update = jnp.asarray(is_update)
+    layer_same = jnp.zeros(obs.layer_grad_norm.shape, bool) if unchanged is None else update & unchanged
+    zero_grad = update & obs.grad_is_zero
+    all_same = jnp.all(layer_same)
+    rounded = all_same & ~obs.grad_is_zero
+    tiny = update & (obs.grad_norm < thresholds.tiny_grad)
+    plateau = pack_add(
+        acc.plateau, _by_name(PLATEAU, plateau_current=flat, plateau_zero_grad=zero_grad, plateau_rounded=rounded)
+    )
+    plateau = tuple(jnp.where(flat, word, jnp.zeros_like(word)) for word in plateau)
+    layer_zero_updates = acc.layer_zero_updates
+    if layer_zero_updates is not None:
+        layer_zero_updates = layer_zero_updates + layer_same.astype(jnp.int32)
     acc = acc._replace(
         loss_min=jnp.fmin(acc.loss_min, obs.loss),
         previous_loss=obs.loss,
         steps_to_target=steps_to_target,
-        plateau_current=plateau_current,
-        longest_plateau=longest_plateau,
         first_nonfinite=first_nonfinite,
-    )
-    update = jnp.asarray(is_update)
-    layer_same = jnp.zeros_like(acc.layer_zero_update_steps, bool) if unchanged is None else update & unchanged
-    zero_grad = update & obs.grad_is_zero
-    rounded = jnp.all(layer_same) & ~obs.grad_is_zero
-    one = lambda flag: flag.astype(jnp.int32)  # noqa: E731
-    return acc._replace(
-        zero_grad_steps=acc.zero_grad_steps + one(zero_grad),
-        zero_update_steps=acc.zero_update_steps + one(jnp.all(layer_same)),
-        rounded_update_steps=acc.rounded_update_steps + one(rounded),
-        plateau_zero_grad=jnp.where(flat, acc.plateau_zero_grad + one(zero_grad), 0),
-        plateau_rounded=jnp.where(flat, acc.plateau_rounded + one(rounded), 0),
-        layer_zero_update_steps=acc.layer_zero_update_steps + one(layer_same),
-        tiny_grad_steps=acc.tiny_grad_steps + (update & (obs.grad_norm < thresholds.tiny_grad)).astype(jnp.int32),
+        counts=pack_add(acc.counts, _by_name(
+            COUNTS, zero_grad_steps=zero_grad, zero_update_steps=all_same, rounded_update_steps=rounded,
+            tiny_grad_steps=tiny,
+        )),
+        plateau=plateau,
+        layer_zero_updates=layer_zero_updates,
         layer_saturated_sum=acc.layer_saturated_sum + jnp.where(update, obs.layer_saturated, 0),
         layer_grad_norm_sum=acc.layer_grad_norm_sum + jnp.where(update, obs.layer_grad_norm, 0),
     )
+    return acc._replace(longest_plateau=jnp.maximum(acc.longest_plateau, acc.plateau_current))
+
+
+def _by_name(names: tuple[str, ...], **increments: Array) -> tuple[Array, ...]:
+    """Per-step increments of packed counters, in the order of ``names``."""
+    return tuple(increments[name] for name in names)
 
 
 def outcome(

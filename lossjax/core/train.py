@@ -329,7 +329,7 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
             acc = summaries.accumulate(acc, obs, t, thresholds, is_update=True, unchanged=unchanged)
             return (new_params, opt_state, acc, round_state), obs
 
-        carry = (params0, optimizer.init(params0), summaries.start(obs0), rounding.init_state(config.update_rounding, params0))
+        carry = (params0, optimizer.init(params0), summaries.start(obs0, n_steps), rounding.init_state(config.update_rounding, params0))
         (params, _, acc, _), records = _scan_steps(step, carry, n_steps, record_every)
 
         # The final evaluation at θ_T, on the whole training set.

@@ -79,10 +79,10 @@ def chunk_calls():
     sizes.compiled = []
     original = programs.Compiled.__call__
 
-    def spy(self, runs):
+    def spy(self, runs, shape=None):
         sizes.append(len(runs["seed"]))
         sizes.compiled.append(self)
-        return original(self, runs)
+        return original(self, runs, shape)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(programs.Compiled, "__call__", spy)

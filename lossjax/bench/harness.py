@@ -239,6 +239,25 @@ def compile_seconds(depths: Sequence[int] = COMPILE_DEPTHS, impls: Sequence[str]
     return out
 
 
+#: The architecture grid of the compile workload: every (depth, width) pair, trained by one sweep.
+GRID_DEPTHS, GRID_WIDTHS = tuple(range(1, 21)), (2, 4, 8, 16, 32)
+
+
+def grid_compile_seconds(depths: Sequence[int] = GRID_DEPTHS, widths: Sequence[int] = GRID_WIDTHS,
+                         programs: str = "auto") -> dict:
+    """Compile seconds of the benchmark MLP over a depth × width architecture grid, as one sweep
+    (2 learning rates × 1 step per architecture) with ``[run] programs = programs``: the
+    compiled programs the runner makes for it, and their total compile time."""
+    from lossjax import run_sweep
+
+    sweep = mlp_sweep(2, 1)
+    sweep["model"].update(depth=list(depths), width=list(widths))
+    sweep["run"] = {**sweep.get("run", {}), "programs": programs}
+    ds = run_sweep(sweep)
+    return {"architectures": len(depths) * len(widths), "programs": ds.attrs["programs"],
+            "compile_time_s": float(ds.attrs["compile_time_s"]), "wall_time_s": float(ds.attrs["wall_time_s"])}
+
+
 def run_bench(
     quick: bool = False,
     json_path: str | None = None,
@@ -277,6 +296,10 @@ def run_bench(
     compiles = compile_seconds() if "mlp" in workloads and not quick else {}
     for impl, by_depth in compiles.items():
         say(f"compile, MLP {impl}: " + ", ".join(f"depth {d}: {s:.2f} s" for d, s in by_depth.items()))
+    grid = grid_compile_seconds() if compiles else {}
+    if grid:
+        say(f"compile, MLP grid of {grid['architectures']} architectures (depth 1-20 x width {GRID_WIDTHS}): "
+            f"{grid['compile_time_s']:.1f} s, {grid['programs']}")
     peak = sgemm_gflops(512 if quick else 2048)
     say(f"float32 matrix-product peak (2048² sgemm): numpy {peak['numpy']:.0f} GFLOP/s, jax {peak['jax']:.0f} GFLOP/s")
     for r in rows:
@@ -292,6 +315,7 @@ def run_bench(
         "sizes": {w: dict(zip(("models", "steps", "loop_models"), sizes[w])) for w in workloads},
         "rows": [{**dataclasses.asdict(r), "model_steps_per_s": r.model_steps_per_s} for r in rows],
         "compile_seconds": compiles,
+        "grid_compile": grid,
         "sgemm_gflops": peak,
     }
     if json_path:

@@ -126,7 +126,7 @@ class Key:
 
 _BIG = 2**31  # counts go through int32 arrays and XLA shapes
 #: ``[run].programs``: how a grid's architectures become compiled programs (see lossjax.programs.group_programs).
-PROGRAM_MODES = ("auto", "per_architecture", "fewest")
+PROGRAM_MODES = ("per_architecture", "auto", "fewest")
 
 
 def _choices(name: str, doc: str, default: str, registry, axis=None, **kw) -> Key:
@@ -234,9 +234,10 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
     ("run", [
         Key(Param("chunk_size", int, "runs per compiled call; 0: sized from memory_mb", 0, minimum=0, below=_BIG)),
         Key(Param("memory_mb", float, "memory budget per chunk in MiB", 1024.0, above=0)),
-        Key(Param("programs", str, "how an MLP grid's architectures become compiled programs: auto (padded into "
-                  "shared programs where the cost model expects it to pay), per_architecture, or fewest", "auto",
-                  choices=PROGRAM_MODES)),
+        Key(Param("programs", str, "how an MLP grid's architectures become compiled programs: per_architecture "
+                  "(each its own: a run's numbers do not depend on the rest of the grid), auto (padded into shared "
+                  "programs where the cost model expects it to pay; numbers then move by float rounding with the "
+                  "grid), or fewest", "per_architecture", choices=PROGRAM_MODES)),
     ]),
 )
 

@@ -85,7 +85,7 @@ class Sweep:
     axes: tuple[Axis, ...]
     source: str  # the sweep as written: TOML text, or JSON of the dict it came from
     roundoff_probe: bool = False  # [train].roundoff_probe: train each run again from a perturbed θ_0
-    programs: str = "auto"  # [run].programs: how architectures become compiled programs (config.PROGRAM_MODES)
+    programs: str = "per_architecture"  # [run].programs: how architectures become compiled programs (config.PROGRAM_MODES)
 
     def axis(self, name: str) -> Axis:
         for a in self.axes:

@@ -234,9 +234,12 @@ class InitProgram:
 # --------------------------------------------------------------------------------------
 
 #: How a sweep's architectures become programs (``[run] programs``, declared in :mod:`lossjax.config`):
-#: ``auto`` groups them where the cost model (:func:`group_programs`) expects the padding to cost
-#: less than the compiles it saves; ``per_architecture`` compiles each alone; ``fewest`` pads
-#: every group it can into one.
+#: ``per_architecture`` (the default) compiles each alone, so that a run's numbers never depend on
+#: what else is in the grid; ``auto`` groups them where the cost model (:func:`group_programs`)
+#: expects the padding to cost less than the compiles it saves; ``fewest`` pads every group it can
+#: into one. A padded run gives its architecture's numbers up to float rounding (the padded
+#: program's matrix products and vmapped block differ), which long training can amplify: grouped,
+#: a run's numbers depend on the grid at that level.
 PROGRAM_MODES = sweep_lib.PROGRAM_MODES
 #: Cost model: seconds to compile one MLP training program (measured on the 2-core CPU: 2.3-5 s
 #: for the benchmark MLP, 15-17 s for MNIST-1D programs with mini-batches and records).
@@ -302,7 +305,7 @@ def train_seconds(config: train_lib.TrainConfig, n_runs: int, n_train: int, widt
 
 
 def group_programs(
-    configs: Sequence[train_lib.TrainConfig], n_runs: int, n_train: int, mode: str = "auto"
+    configs: Sequence[train_lib.TrainConfig], n_runs: int, n_train: int, mode: str = "per_architecture"
 ) -> list[ProgramGroup]:
     """Which static combinations share a compiled program (each combination has ``n_runs`` runs).
 

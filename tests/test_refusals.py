@@ -59,6 +59,7 @@ CASES = {
     "latin1-sweep-file": (BASE.replace('"refuse"', '"caf\xe9"').encode("latin-1"), [], ["UTF-8"]),
     "memory-nan": (BASE + "[run]\nmemory_mb = nan\n", [], ["memory_mb"]),
     "memory-inf": (BASE + "[run]\nmemory_mb = inf\n", [], ["memory_mb"]),
+    "programs-misspelt": (BASE + '[run]\nprograms = "fewst"\n', [], ["programs", "per_architecture, auto, fewest"]),
     "seed-2**32": (edit("learning_rate = 0.15", "learning_rate = 0.15\nseed = 4294967296"), [], ["seed"]),
     "steps-2**31": (edit("steps = 5", "steps = 2147483648"), [], ["steps"]),
     "n-train-1e10": (edit('dataset = "single"', 'dataset = "moons"\nparams = { n_train = 10000000000 }')

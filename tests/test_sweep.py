@@ -516,6 +516,7 @@ def test_recording_trajectories_of_a_huge_grid_is_refused_before_running():
         ({"run": {"memory_mb": float("inf")}}, "[run].memory_mb", "finite"),
         ({"run": {"memory_mb": -1}}, "[run].memory_mb", "> 0"),
         ({"run": {"chunk_size": 2**31}}, "[run].chunk_size", "< 2**31"),
+        ({"run": {"programs": "padded"}}, "[run].programs", "per_architecture, auto, fewest"),
         ({"metrics": {"target": -0.1}}, "[metrics].target", ">= 0"),
         ({"metrics": {"target_metric": "accuracy", "target": 1.5}}, "[metrics].target", "[0, 1]"),
         ({"metrics": {"slow_plateau_steps": 2**31}}, "[metrics].slow_plateau_steps", "< 2**31"),

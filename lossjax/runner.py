@@ -25,7 +25,6 @@ import os
 import platform
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 from collections.abc import Callable, Sequence
@@ -300,10 +299,9 @@ def _run_in_memory(plan: Plan, devices, progress: bool, on_combination):
     bar = _Progress(layout.n_runs * layout.n_programs, progress, sweep.name)
     compile_s = run_s = 0.0
     wall_start = time.perf_counter()
-    order = plan.order(range(len(plan.configs)))
-    programs = _Programs(plan, devices, bar, order)
+    programs = _Programs(plan, devices, bar)
     try:
-        for p in order:
+        for p in plan.order(range(len(plan.configs))):
             combo, config = plan.combos[p], plan.configs[p]
             with _precision(config.dtype):
                 compiled, seconds = programs.get(p)
@@ -326,70 +324,31 @@ def _run_in_memory(plan: Plan, devices, progress: bool, on_combination):
 
 
 class _Programs:
-    """The compiled program of each combination, in training order (:meth:`Plan.order` keeps a
-    program's combinations together): each program is compiled once, and the next one is compiled
-    in a background thread while the current one compiles and trains (XLA compiles outside
-    Python's lock, so on a machine of several cores two compiles overlap). A program is dropped
-    when the runner moves on; at most two are held at a time."""
+    """The compiled program of each combination, compiled when the runner reaches its first
+    combination (:meth:`Plan.order` keeps a program's combinations together) and dropped after."""
 
-    def __init__(self, plan: Plan, devices, bar: _Progress, order: Sequence[int]):
+    def __init__(self, plan: Plan, devices, bar: _Progress):
         self.plan, self.devices, self.bar = plan, devices, bar
         self.inits: dict = {}  # init programs shared by the training programs of one architecture
-        self.first: dict[int, int] = {}  # per program (group): its first combination in ``order``
-        for p in order:
-            self.first.setdefault(plan.group_of[p], p)
-        self.sequence = list(self.first)
-        self.ahead: dict[int, tuple[threading.Thread, list]] = {}
         self.group: int | None = None
         self.compiled: Compiled | None = None
 
-    def _build(self, g: int) -> Compiled:
-        plan, p = self.plan, self.first[g]
-        group = plan.groups[g]
-        used = plan.devices_for(p, self.devices)
-        with _precision(group.config.dtype):
-            return Compiled(group.config, to_data(plan.dataset, group.config.jnp_dtype), plan.call_runs(p, len(used)),
-                            plan.blocks[p], used, self.inits)
-
-    def _start(self, g: int) -> None:
-        """Compiles program ``g`` in a daemon thread (Ctrl-C does not wait for it)."""
-        box: list = []
-
-        def work():
-            try:
-                box.append(self._build(g))
-            except BaseException as error:  # handed to the main thread by get()
-                box.append(error)
-
-        thread = threading.Thread(target=work, name=f"lossjax-compile-{g}", daemon=True)
-        thread.start()
-        self.ahead[g] = (thread, box)
-
     def get(self, p: int) -> tuple[Compiled, float]:
-        """Combination ``p``'s program, and its compile seconds if it was compiled for ``p`` (else 0)."""
+        """Combination ``p``'s program, and the seconds spent compiling it now (0 if it was ready)."""
         plan = self.plan
-        g = plan.group_of[p]
         self.bar.status(_label(plan.sweep, plan.combos[p]))
-        if self.group == g:
+        if self.group == plan.group_of[p]:
             return self.compiled, 0.0
-        self.compiled = None  # frees the previous program
-        group = plan.groups[g]
+        self.compiled = None  # frees the previous program before compiling the next
+        group = plan.groups[plan.group_of[p]]
+        used = plan.devices_for(p, self.devices)
         what = _label(plan.sweep, plan.combos[p]) if len(group.members) == 1 else group.describe(plan.configs)
         self.bar.status(f"compiling {what}".strip())
-        if g in self.ahead:
-            thread, box = self.ahead.pop(g)
-            thread.join()
-            if isinstance(box[0], BaseException):
-                raise box[0]
-            compiled = box[0]
-        else:
-            compiled = self._build(g)
-        following = self.sequence.index(g) + 1
-        if following < len(self.sequence) and self.sequence[following] not in self.ahead:
-            self._start(self.sequence[following])
-        self.compiled, self.group = compiled, g
+        self.compiled = Compiled(group.config, to_data(plan.dataset, group.config.jnp_dtype), plan.call_runs(p, len(used)),
+                                 plan.blocks[p], used, self.inits)
+        self.group = plan.group_of[p]
         self.bar.status(_label(plan.sweep, plan.combos[p]))
-        return compiled, compiled.compile_time_s
+        return self.compiled, self.compiled.compile_time_s
 
 
 def _check_existing(folder: Path, sweep, restart: bool) -> None:
@@ -442,10 +401,9 @@ def _run_to_store(plan: Plan, folder: Path, devices, progress: bool, restart: bo
     if done and progress:
         print(f"lossjax: resuming: {len(done)} of {len(layout.chunk_ids())} chunks already done", file=sys.stderr)
     compile_s, wall_start = 0.0, time.perf_counter()
-    order = plan.order({p for p, _ in mine})
-    programs = _Programs(plan, devices, bar, order)
+    programs = _Programs(plan, devices, bar)
     try:
-        for p in order:
+        for p in plan.order({p for p, _ in mine}):
             config = plan.configs[p]
             with _precision(config.dtype):
                 compiled, seconds = programs.get(p)

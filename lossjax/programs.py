@@ -123,7 +123,7 @@ class Compiled:
             inits = {} if inits is None else inits
             key = (init_key(config), chunk, self.devices)
             if key not in inits:
-                inits[key] = InitProgram(config, chunk, self.run_sharding)
+                inits[key] = InitProgram(config, chunk, self.run_sharding, self.data_sharding)
                 init_seconds = inits[key].compile_time_s
             self.init = inits[key]
         jitted = jax.jit(
@@ -204,14 +204,13 @@ def init_key(config: train_lib.TrainConfig) -> tuple:
 
 class InitProgram:
     """θ_0 of a call's runs drawn from their initialisation schemes (:func:`~lossjax.core.train.init_params`),
-    compiled ahead of time for calls of ``chunk`` runs, sharded like the training program's runs."""
+    compiled ahead of time for calls of ``chunk`` runs, sharded like the training program's runs
+    (``replicated``: the training program's sharding of what every run shares, a padded architecture)."""
 
-    def __init__(self, config: train_lib.TrainConfig, chunk: int, run_sharding):
+    def __init__(self, config: train_lib.TrainConfig, chunk: int, run_sharding, replicated):
         def init_all(runs, shape):
             return jax.vmap(lambda run: train_lib.init_params(config, run, shape))(runs)
 
-        replicated = run_sharding if isinstance(run_sharding, jax.sharding.SingleDeviceSharding) else NamedSharding(
-            run_sharding.mesh, PartitionSpec())
         jitted = jax.jit(init_all, in_shardings=(run_sharding, replicated), out_shardings=run_sharding)
         example = (run_inputs_struct(config, chunk, run_sharding), _shape_struct(replicated) if config.model.padded else None)
         #: θ_0's shapes and dtypes (the training program's ``params0`` argument).

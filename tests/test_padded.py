@@ -50,10 +50,10 @@ def test_padded_theta0_is_the_unpadded_draw_bit_for_bit(dtype):
         target=np.full(n, np.nan, metric))
     sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     draw_padded = programs.InitProgram(
-        train_lib.TrainConfig(model=big, dtype=dtype, init_mode="scheme"), n, sharding)
+        train_lib.TrainConfig(model=big, dtype=dtype, init_mode="scheme"), n, sharding, sharding)
     for depth, width in [(1, 6), (3, 2), (4, 5)]:  # unrolled and scanned unpadded layouts
         true = models.ModelConfig(kind="mlp", n_inputs=3, n_outputs=2, depth=depth, width=width)
-        draw = programs.InitProgram(train_lib.TrainConfig(model=true, dtype=dtype, init_mode="scheme"), n, sharding)
+        draw = programs.InitProgram(train_lib.TrainConfig(model=true, dtype=dtype, init_mode="scheme"), n, sharding, sharding)
         expected = _layers_of(draw(runs), true)
         got = draw_padded(runs, padded.arch_shape(true))["params"]
         got_layers = [(got["hidden_0"]["kernel"], got["hidden_0"]["bias"])]

@@ -376,7 +376,7 @@ def test_init_program_draws_what_the_training_program_would(dtype):
     )
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     with runner._precision(dtype):
-        program = programs.InitProgram(cfg, n, device)
+        program = programs.InitProgram(cfg, n, device, device)
         hoisted = jax.device_get(program(jax.device_put(runs, device)))
         inline = jax.device_get(jax.jit(jax.vmap(lambda r: train.init_params(cfg, r)))(runs))
     assert programs.INIT_OPT_LEVEL < 2  # the level the claim is about (XLA's default is 2)

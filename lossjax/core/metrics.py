@@ -385,13 +385,9 @@ def unit_fractions(
     saturated = jnp.all(magnitude < thresholds.saturation_delta * max_slope, axis=0)
     dead = jnp.all(magnitude == 0, axis=0)
     score = jnp.mean(jnp.abs(activations), axis=0)
-    if units is None:
-        layer_mean = jnp.mean(score)
-        dormant_units = jnp.where(layer_mean > 0, score <= thresholds.dormant_tau * layer_mean, True)
-        return jnp.mean(saturated), jnp.mean(dead), jnp.mean(dormant_units)
     layer_mean = _unit_mean(score, units)
     dormant_units = jnp.where(layer_mean > 0, score <= thresholds.dormant_tau * layer_mean, True)
-    share = lambda flags: _unit_mean(flags.astype(jnp.mean(flags).dtype), units)  # noqa: E731  (jnp.mean's dtype)
+    share = lambda flags: _unit_mean(flags.astype(jnp.float32), units)  # noqa: E731  (as jnp.mean of bools)
     return share(saturated), share(dead), share(dormant_units)
 
 

@@ -72,8 +72,10 @@ def test_same_training_run_in_float64(depth):
         cfg = train.TrainConfig(model=config(impl, depth, width=6), loss="bce", dtype="float64", steps=40,
                                 init_mode="scheme", record_every=10)
         out[impl] = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))(runs, data)
+    # flax computes samples-major, scan and pytree units-major: the sums run in another order,
+    # and 40 steps at a learning rate up to 0.8 grow that float64 round-off to ~1e-12.
     for impl in ("pytree", "flax"):
         for a, b, name in zip(out["scan"][0], out[impl][0], train.Summary._fields):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14, err_msg=f"{impl} {name}")
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-13, err_msg=f"{impl} {name}")
         for a, b, name in zip(out["scan"][1], out[impl][1], train.Observation._fields):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14, err_msg=f"{impl} traj {name}")
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-13, err_msg=f"{impl} traj {name}")

@@ -100,13 +100,14 @@ def mlp_apply_padded(
     a skipped layer's are 0. The metrics mask both out.
     """
     layers = params["params"]
-    units = unit_mask(layers["hidden_0"]["kernel"].shape[1], shape)
+    units = unit_mask(layers["hidden_0"]["kernel"].shape[1], shape)[:, None]
+    dense = models.dense_units_major
 
     def activate(z):
-        return jnp.where(units[None, :], hidden_activation(z), jnp.zeros_like(z))
+        return jnp.where(units, hidden_activation(z), jnp.zeros_like(z))
 
-    z = x @ layers["hidden_0"]["kernel"] + layers["hidden_0"]["bias"][None, :]
-    pre_activations = [z]
+    z = dense(x.T, layers["hidden_0"]["kernel"], layers["hidden_0"]["bias"])
+    pre_activations = [z.T]
     h = activate(z)
     if "hidden" in layers:
 
@@ -114,7 +115,7 @@ def mlp_apply_padded(
             kernel, bias, index = inputs
 
             def real(h):
-                z = h @ kernel + bias[None, :]
+                z = dense(h, kernel, bias)
                 return activate(z), z
 
             return jax.lax.cond(index < shape.depth, real, lambda h: (h, jnp.zeros_like(h)), h)
@@ -122,8 +123,8 @@ def mlp_apply_padded(
         stacked = layers["hidden"]
         indices = jnp.arange(1, stacked["kernel"].shape[0] + 1, dtype=jnp.int32)
         h, zs = jax.lax.scan(layer, h, (stacked["kernel"], stacked["bias"], indices))
-        pre_activations.append(zs)
-    z = h @ layers["output"]["kernel"] + layers["output"]["bias"][None, :]
+        pre_activations.append(jnp.swapaxes(zs, 1, 2))
+    z = dense(h, layers["output"]["kernel"], layers["output"]["bias"]).T
     pre_activations.append(z)
     return z, tuple(pre_activations)
 

@@ -23,7 +23,8 @@ Layers, lowest first; every import runs down (checked by tests/test_layers.py):
 Studies live beside their sweep files in ``experiments/<study>/``, outside the package.
 
 ``import lossjax`` exposes one XLA CPU device per core (so a sweep run from Python uses every
-core, as the CLI does) if jax has not been imported yet; ``LOSSJAX_CPU_DEVICES=N`` chooses N.
+core, as the CLI does) unless a jax operation has already run (then it warns);
+``LOSSJAX_CPU_DEVICES=N`` chooses N (see :func:`lossjax.host.use_all_cpu_cores`).
 """
 
 from importlib import metadata as _metadata

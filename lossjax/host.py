@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 #: Set to a positive integer to choose the number of XLA host devices (default: one per core).
@@ -36,16 +37,35 @@ def use_all_cpu_cores() -> None:
     """Exposes one XLA host device per CPU core, so the runner shards a grid across cores.
 
     XLA runs each CPU device's program on about one thread; with one device per core the grid
-    is split across them (about 2x on 2 cores). Takes effect only before jax is imported; an
-    explicit ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` wins, and
+    is split across them (about 2x on 2 cores). Before jax is imported this sets
+    ``--xla_force_host_platform_device_count``; after, as long as jax has not yet created its
+    backends, the ``jax_num_cpu_devices`` option. Once a jax operation has run, the device count
+    is fixed: a warning says so and sweeps use one core. An explicit
+    ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` or ``jax_num_cpu_devices`` wins, and
     ``LOSSJAX_CPU_DEVICES=N`` chooses N.
     """
     flags = os.environ.get("XLA_FLAGS", "")
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
+    if "xla_force_host_platform_device_count" in flags:
         return
     wanted = os.environ.get(DEVICES_VARIABLE, "")
     count = int(wanted) if wanted.isdigit() and int(wanted) > 0 else cpu_cores()
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    jax = sys.modules.get("jax")
+    if jax is None:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+        return
+    if count == 1 or getattr(jax.config, "jax_num_cpu_devices", -1) != -1:
+        return
+    try:
+        jax.config.update("jax_num_cpu_devices", count)
+    except (AttributeError, RuntimeError):  # an older jax, or its backends already exist
+        if jax.default_backend() != "cpu":
+            return
+        warnings.warn(
+            f"lossjax: jax ran before lossjax was imported, so XLA has its default CPU devices and a sweep may use "
+            f"one of this machine's {count} cores; import lossjax before any jax operation, or set "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={count}",
+            stacklevel=3,
+        )
 
 
 def use_compilation_cache() -> None:

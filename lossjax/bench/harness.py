@@ -268,9 +268,9 @@ def run_bench(
 ) -> dict[str, Any]:
     """Times lossjax and every baseline on each workload, prints a table, writes JSON and a figure.
 
-    lossjax uses the XLA devices that exist when jax is first imported: ``lossjax bench``
-    exposes one per CPU core (:func:`lossjax.cli.use_all_cpu_cores`); from Python, call that
-    before anything imports jax to get the same. numpy and torch use every core too.
+    lossjax uses the XLA devices that exist when jax first computes: ``lossjax bench`` and
+    ``import lossjax`` expose one per CPU core (:func:`lossjax.host.use_all_cpu_cores`).
+    numpy and torch use every core too.
 
     Args:
       quick: a smoke run of a few seconds (:data:`~lossjax.bench.workloads.QUICK` sizes) instead of

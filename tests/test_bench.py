@@ -6,6 +6,7 @@ and their integer metrics exactly. Integer metrics of float32 runs may differ by
 where rounding flips a threshold test.
 """
 
+import dataclasses
 import json
 import math
 
@@ -34,9 +35,9 @@ def assert_neuron_agree(actual, expected, *, rtol, int_slack):
             np.testing.assert_allclose(a, e, rtol=rtol, atol=0, err_msg=k)
 
 
-def assert_mlp_agree(actual, expected, *, rtol):
-    assert actual["loss_final"].shape == (MLP_N,)
-    assert actual["layer_grad_norm_init"].shape == (MLP_N, 4)
+def assert_mlp_agree(actual, expected, *, rtol, n=MLP_N):
+    assert actual["loss_final"].shape == (n,)
+    assert actual["layer_grad_norm_init"].shape == (n, 4)
     for k in bench.MLP_METRICS:
         np.testing.assert_allclose(actual[k], expected[k], rtol=rtol, atol=0, err_msg=k)
 
@@ -204,15 +205,96 @@ def test_mlp_lossjax_matches_numpy(mlp32):
 
 
 # --------------------------------------------------------------------------------------
+# mlp_wide
+
+
+def test_mlp_specs_flops_by_hand():
+    """Matrix-product flops of a model-step, counted by hand: 6 · samples · Σ fan_in · fan_out."""
+    assert bench.MLP_SPECS == {"mlp": bench.MLP, "mlp_wide": bench.MLP_WIDE}
+    assert bench.MLP.flops_per_model_step() == 6 * 128 * (2 * 16 + 16 * 16 + 16 * 16 + 16 * 1) == 430_080
+    assert bench.MLP_WIDE.flops_per_model_step() == 6 * 256 * (8 * 64 + 64 * 64 + 64 * 64 + 64 * 1) == 13_467_648
+
+
+def test_mlp_wide_problem():
+    """8 Gaussian inputs labelled by the sign of a random tanh teacher (16 hidden units), in numpy."""
+    from lossjax.data import teacher_network
+
+    n = 3
+    p = bench.mlp_problem(n, bench.MLP_WIDE)
+    assert p.x.shape == (256, 8) and p.y.shape == (256,)
+    assert 0.3 < np.std(p.x) < 3 and abs(np.mean(p.x)) < 0.2  # N(0, 1) inputs
+    w0, w1 = teacher_network(0, depth=1, width=16, n_features=8, classes=2)
+    np.testing.assert_array_equal(p.y, (np.tanh(p.x @ w0) @ w1 > 0)[:, 0].astype(float))
+    assert 0.3 < p.y.mean() < 0.7
+    assert [w.shape for w in p.weights] == [(n, 8, 64), (n, 64, 64), (n, 64, 64), (n, 64, 1)]
+    assert [b.shape for b in p.biases] == [(n, 64), (n, 64), (n, 64), (n, 1)]
+    assert 0.1 < np.std(p.weights[1][0]) < 0.15  # LeCun: std 1/√64 = 0.125
+    assert 0.25 < np.std(p.weights[0][0]) < 0.45  # 1/√8 = 0.354
+    np.testing.assert_allclose(p.learning_rates, np.geomspace(1e-2, 1.0, n))
+    sweep = bench.mlp_sweep(n, 5, spec=bench.MLP_WIDE)
+    assert sweep["model"]["width"] == [64] and sweep["model"]["depth"] == [3]
+    assert sweep["data"] == {"dataset": "teacher", "seed": 0, "params": {
+        "n_train": 256, "n_features": 8, "classes": 2, "depth": 1, "width": 16, "n_test": 16}}
+
+
+def test_mlp_problem_refuses_data_of_another_width():
+    spec = dataclasses.replace(bench.MLP_WIDE, n_inputs=2)
+    with pytest.raises(ValueError, match="8 inputs"):
+        bench.mlp_problem(2, spec)
+
+
+def test_cli_quick_mlp_wide_lossjax_matches_numpy(tmp_path, monkeypatch):
+    """``lossjax bench --quick --workload mlp_wide``: its rows, the lossjax row against numpy
+    (float32, written out by hand) and each row's share of the sgemm peak from the hand count."""
+    runs = []
+
+    def recorded_lossjax_mlp(*args, **kwargs):
+        runs.append(real_lossjax_mlp(*args, **kwargs))
+        return runs[-1]
+
+    real_lossjax_mlp = harness.lossjax_mlp
+    monkeypatch.setattr(harness, "lossjax_mlp", recorded_lossjax_mlp)
+    json_path = tmp_path / "wide.json"
+    assert bench.main(["--quick", "--workload", "mlp_wide", "--json", str(json_path)]) == 0
+    doc = json.loads(json_path.read_text())
+    n, steps, n_loop = bench.QUICK["mlp_wide"]
+    assert doc["sizes"] == {"mlp_wide": {"models": n, "steps": steps, "loop_models": n_loop}}
+    rows = {r["implementation"]: r for r in doc["rows"]}
+    assert {r["workload"] for r in doc["rows"]} == {"mlp_wide"}
+    assert set(rows) == {"numpy", "lossjax (auto)", "jax jit(vmap(scan)), no metrics", "torch",
+                         "torch.func.vmap", "python loop"}  # fmt: skip
+    assert doc["compile_seconds"] == {} and doc["grid_compile"] == {}
+    (run,) = runs
+    expected = bench.mlp_numpy(n, steps, problem=bench.mlp_problem(n, bench.MLP_WIDE))
+    assert_mlp_agree(run.result, expected, rtol=1e-4, n=n)
+    peak = max(doc["sgemm_gflops"].values())
+    for impl, r in rows.items():
+        if r["seconds"] is None:  # torch missing
+            continue
+        assert r["max_rel_diff"] < 1e-3, impl
+        flops = 6 * 256 * (8 * 64 + 64 * 64 + 64 * 64 + 64 * 1)
+        assert r["peak_share"] == pytest.approx(r["models"] * r["steps"] / r["seconds"] * flops / 1e9 / peak), impl
+
+
+def test_cli_refuses_unknown_workload(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--workload", "cnn"])
+    assert exit_info.value.code == 2
+    assert "mlp_wide" in capsys.readouterr().err  # the allowed values are named
+
+
+# --------------------------------------------------------------------------------------
 # the harness
 
 
 def test_main_quick_writes_json_and_figure(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(bench.QUICK, "neuron", (10**2, 5, 3**2))
     monkeypatch.setitem(bench.QUICK, "mlp", (4, 3, 2))
+    monkeypatch.setitem(bench.QUICK, "mlp_wide", (2, 3, 1))
 
-    def fake_lossjax_mlp(n, steps, *, impl):  # test_mlp_lossjax_matches_numpy runs the engine; this saves 2 compiles
-        return bench.EngineRun(bench.mlp_numpy(n, steps), compile_time_s=1.0, run_time_s=0.01, wall_time_s=1.1, devices=1)
+    def fake_lossjax_mlp(n, steps, *, impl, spec):  # the tests above run the engine; this saves 3 compiles
+        result = bench.mlp_numpy(n, steps, problem=bench.mlp_problem(n, spec))
+        return bench.EngineRun(result, compile_time_s=1.0, run_time_s=0.01, wall_time_s=1.1, devices=1)
 
     monkeypatch.setattr(harness, "lossjax_mlp", fake_lossjax_mlp)
     json_path, figure_path = tmp_path / "bench.json", tmp_path / "bench.png"
@@ -225,8 +307,10 @@ def test_main_quick_writes_json_and_figure(tmp_path, monkeypatch, capsys):
     expected = {"numpy", "torch", "torch.func.vmap", "python loop", "jax jit(vmap(scan)), no metrics"}
     assert {i for w, i in rows if w == "neuron"} == expected | {"lossjax"}
     assert {i for w, i in rows if w == "mlp"} == expected | {"lossjax (auto)", "lossjax (scan)", "lossjax (flax)"}
+    assert {i for w, i in rows if w == "mlp_wide"} == expected | {"lossjax (auto)"}
     assert doc["sgemm_gflops"]["numpy"] > 0 and doc["sgemm_gflops"]["jax"] > 0
-    assert all(r["peak_share"] > 0 for (w, _), r in rows.items() if w == "mlp" and r["seconds"])
+    assert all(r["peak_share"] > 0 for (w, _), r in rows.items() if w.startswith("mlp") and r["seconds"])
+    assert all(r["peak_share"] is None for (w, _), r in rows.items() if w == "neuron")
     for (workload, impl), r in rows.items():
         if r["seconds"] is None:  # torch missing
             assert impl.startswith("torch") and "not installed" in r["note"]

@@ -2,8 +2,9 @@
 
 Modules, each importing only those above it:
 
-- :mod:`~lossjax.bench.workloads`: the two workloads (a grid of the texts' single sigmoid
-  neuron, and a batch of small XOR MLPs), their sizes, and their sweep dicts for the engine.
+- :mod:`~lossjax.bench.workloads`: the three workloads (a grid of the texts' single sigmoid
+  neuron, a batch of small XOR MLPs, and a batch of wider MLPs on a teacher task), their sizes,
+  and their sweep dicts for the engine.
 - :mod:`~lossjax.bench.blocks`: running a baseline over cache-sized blocks of models.
 - :mod:`~lossjax.bench.neuron_baselines`, :mod:`~lossjax.bench.mlp_baselines`: the same
   workloads written by hand in numpy, PyTorch (``torch`` and ``torch.func.vmap``) and as a
@@ -22,6 +23,8 @@ from lossjax.bench.workloads import (
     FULL,
     MLP,
     MLP_METRICS,
+    MLP_SPECS,
+    MLP_WIDE,
     NEURON,
     NEURON_METRICS,
     QUICK,
@@ -43,6 +46,8 @@ __all__ = [
     "MLPProblem",
     "MLPSpec",
     "MLP_METRICS",
+    "MLP_SPECS",
+    "MLP_WIDE",
     "NEURON",
     "NEURON_METRICS",
     "NeuronSpec",

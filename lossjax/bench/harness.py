@@ -12,8 +12,9 @@ the lossjax speed-up over each row. Timings are wall clock after a warm-up call 
 size; for lossjax the compile time is reported separately (the engine's ``compile_time_s``).
 The table and the figure come from :mod:`lossjax.bench.figure`.
 
-    lossjax bench --quick                   # seconds: 10^4 neurons × 50 steps, 64 MLPs × 20
+    lossjax bench --quick                   # seconds: 10^4 neurons × 50 steps, 64 MLPs × 20, 16 wide × 20
     lossjax bench --json results/bench/bench.json --figure results/bench/bench.png
+    lossjax bench --workload mlp_wide       # one workload (the option repeats)
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ from lossjax.bench.workloads import (
     FULL,
     MLP,
     MLP_METRICS,
+    MLP_SPECS,
     NEURON_METRICS,
     QUICK,
     WORKLOADS,
+    MLPSpec,
     mlp_problem,
     mlp_sweep,
     neuron_grid,
@@ -87,9 +90,10 @@ def lossjax_neuron(n_models: int, steps: int) -> EngineRun:
     return _run_engine(neuron_sweep(n_models, steps), NEURON_METRICS, ("w0", "b0"))
 
 
-def lossjax_mlp(n_models: int, steps: int, *, impl: str = "auto") -> EngineRun:
-    """The MLP workload through :func:`lossjax.run_sweep` (``impl``: ``"flax"`` or ``"pytree"``)."""
-    return _run_engine(mlp_sweep(n_models, steps, impl=impl), MLP_METRICS, ("learning_rate",))
+def lossjax_mlp(n_models: int, steps: int, *, impl: str = "auto", spec: MLPSpec = MLP) -> EngineRun:
+    """An MLP workload (default ``mlp``) through :func:`lossjax.run_sweep` (``impl``: the
+    engine's ``[model] impl``, e.g. ``"auto"``, ``"scan"``, ``"flax"``)."""
+    return _run_engine(mlp_sweep(n_models, steps, impl=impl, spec=spec), MLP_METRICS, ("learning_rate",))
 
 
 # --------------------------------------------------------------------------------------
@@ -141,13 +145,15 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         engines = [("lossjax", lambda: lossjax_neuron(n, steps))]
         bare = lambda: neuron_bare_jax(n, steps, init=(w0, b0))  # noqa: E731
     else:
-        problem = mlp_problem(n)
+        spec = MLP_SPECS[workload]
+        problem = mlp_problem(n, spec)
         loop_index = np.unique(np.linspace(0, n - 1, min(n_loop, n)).round().astype(int))  # spans the learning rates
         full = {"problem": problem}
         loop = {"problem": problem.subset(loop_index)}
         warm = (2, {"problem": problem.subset(slice(0, 2))})
         numpy_fn, torch_fn, vmap_fn, loop_fn = mlp_numpy, mlp_torch, mlp_torch_vmap, mlp_python_loop
-        engines = [(f"lossjax ({impl})", lambda impl=impl: lossjax_mlp(n, steps, impl=impl)) for impl in MLP_IMPLS]
+        engines = [(f"lossjax ({impl})", lambda impl=impl: lossjax_mlp(n, steps, impl=impl, spec=spec))
+                   for impl in MLP_IMPLS[workload]]
         bare = lambda: mlp_bare_jax(n, steps, problem=problem)  # noqa: E731
 
     def baseline(label, fn, kwargs, models, note=""):
@@ -216,14 +222,17 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-#: How the MLP is written, for the lossjax MLP rows (the first is the default, the reference row).
-MLP_IMPLS = ("auto", "scan", "flax")
+#: How the MLP is written, for the lossjax rows of each MLP workload (the first is the default,
+#: the row the speed-ups are relative to).
+MLP_IMPLS = {"mlp": ("auto", "scan", "flax"), "mlp_wide": ("auto",)}
+#: The workload whose sweep the compile-time measurements compile (:func:`compile_seconds`).
+COMPILE_WORKLOAD = "mlp"
 #: Depths whose compile time the ``compile`` workload measures.
 COMPILE_DEPTHS = (1, 2, 5, 10, 20)
 
 
 def compile_seconds(depths: Sequence[int] = COMPILE_DEPTHS, impls: Sequence[str] = ("scan", "pytree")) -> dict:
-    """Seconds to compile the engine's program for the MLP workload at each depth and impl.
+    """Seconds to compile the engine's program for the ``mlp`` workload at each depth and impl.
 
     Each program is a sweep of 2 learning rates × 1 step (compile time does not depend on either).
     """
@@ -277,7 +286,8 @@ def run_bench(
         :data:`~lossjax.bench.workloads.FULL`.
       json_path: where to write the results as JSON (machine info included); None: nowhere.
       figure_path: where to save the bar chart (PNG, PDF, ... by extension); None: no figure.
-      workloads: any of ``"neuron"``, ``"mlp"``.
+      workloads: any of :data:`~lossjax.bench.workloads.WORKLOADS` (``"neuron"``, ``"mlp"``,
+        ``"mlp_wide"``); the compile times are measured with ``"mlp"``, and not with ``quick``.
       verbose: print progress and the table to stdout.
     Returns:
       The JSON document as a dict: ``machine``, ``quick``, ``sizes``, ``rows``.
@@ -293,18 +303,19 @@ def run_bench(
         n, steps, n_loop = sizes[workload]
         rows += _bench_workload(workload, n, steps, n_loop, progress=lambda s: say(f"timing {s} ..."))
     say("timing compile and sgemm ...")
-    compiles = compile_seconds() if "mlp" in workloads and not quick else {}
+    compiles = compile_seconds() if COMPILE_WORKLOAD in workloads and not quick else {}
     for impl, by_depth in compiles.items():
         say(f"compile, MLP {impl}: " + ", ".join(f"depth {d}: {s:.2f} s" for d, s in by_depth.items()))
     grid = grid_compile_seconds() if compiles else {}
     if grid:
         say(f"compile, MLP grid of {grid['architectures']} architectures (depth 1-20 x width {GRID_WIDTHS}): "
             f"{grid['compile_time_s']:.1f} s, {grid['programs']}")
-    peak = sgemm_gflops(512 if quick else 2048)
-    say(f"float32 matrix-product peak (2048² sgemm): numpy {peak['numpy']:.0f} GFLOP/s, jax {peak['jax']:.0f} GFLOP/s")
+    sgemm_size = 512 if quick else 2048
+    peak = sgemm_gflops(sgemm_size)
+    say(f"float32 matrix-product peak ({sgemm_size}² sgemm): numpy {peak['numpy']:.0f} GFLOP/s, jax {peak['jax']:.0f} GFLOP/s")
     for r in rows:
-        if r.workload == "mlp" and r.model_steps_per_s:
-            r.peak_share = r.model_steps_per_s * MLP.flops_per_model_step() / 1e9 / max(peak.values())
+        if r.workload in MLP_SPECS and r.model_steps_per_s:
+            r.peak_share = r.model_steps_per_s * MLP_SPECS[r.workload].flops_per_model_step() / 1e9 / max(peak.values())
     say(format_table(rows))
     from lossjax.io.results import peak_rss_mb
 
@@ -330,7 +341,8 @@ def run_bench(
 def main(argv: Sequence[str] | None = None) -> int:
     """``lossjax bench``: parses the options and runs :func:`run_bench`; see the module docstring."""
     parser = argparse.ArgumentParser(prog="lossjax bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke run: 10^4 neurons × 50 steps, 64 MLPs × 20 steps")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 10^4 neurons × 50 steps, 64 MLPs × 20 steps, 16 wide MLPs × 20 steps")
     parser.add_argument("--json", metavar="FILE", help="write the results (and machine info) as JSON")
     parser.add_argument("--figure", metavar="FILE", help="save a bar chart of model-steps/s")
     parser.add_argument("--workload", action="append", choices=WORKLOADS, help="run only this workload (repeatable)")

@@ -1,4 +1,4 @@
-"""The benchmark's two workloads: what every implementation computes, and at which sizes.
+"""The benchmark's workloads: what every implementation computes, and at which sizes.
 
 ``neuron``
     The texts' single-neuron example: one input ``x = 1``, target ``y = 0``, a sigmoid
@@ -10,10 +10,17 @@
     logits), full batch of 128 noisy XOR points (``make_dataset("xor", seed=0)``), SGD with
     learning rates log-spaced over [1e-2, 1], LeCun-normal weights and zero biases, 200
     steps. Recorded: the final loss and each layer's weight-gradient norm at init.
+``mlp_wide``
+    The same training on wider networks and more data, where matrix products dominate: 256
+    MLPs 8 → 64 → 64 → 64 → 1, full batch of 256 points of the ``teacher`` task (8 Gaussian
+    inputs labelled by the sign of a random tanh teacher MLP with one hidden layer of 16,
+    ``make_dataset("teacher", seed=0, n_features=8, classes=2)``), 200 steps; 1.3e7
+    floating-point operations of matrix products per model-step (the ``mlp`` workload: 4.3e5).
 
 Each workload is given here once: as parameters and initial values for the baselines
 (:func:`neuron_grid`, :func:`mlp_problem`) and as a sweep dict for the engine
 (:func:`neuron_sweep`, :func:`mlp_sweep`), so that every row starts from the same models.
+The MLP workloads differ only in their :class:`MLPSpec` (:data:`MLP_SPECS`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ __all__ = [
     "MLPProblem",
     "MLPSpec",
     "MLP_METRICS",
+    "MLP_SPECS",
+    "MLP_WIDE",
     "NEURON",
     "NEURON_METRICS",
     "NeuronSpec",
@@ -46,11 +55,11 @@ __all__ = [
     "neuron_sweep",
 ]
 
-WORKLOADS = ("neuron", "mlp")
+WORKLOADS = ("neuron", "mlp", "mlp_wide")
 
 #: (models, steps, models for the Python loop) per workload.
-FULL = {"neuron": (1000**2, 300, 14**2), "mlp": (1024, 200, 200)}
-QUICK = {"neuron": (100**2, 50, 14**2), "mlp": (64, 20, 16)}
+FULL = {"neuron": (1000**2, 300, 14**2), "mlp": (1024, 200, 200), "mlp_wide": (256, 200, 32)}
+QUICK = {"neuron": (100**2, 50, 14**2), "mlp": (64, 20, 16), "mlp_wide": (16, 20, 4)}
 
 THRESHOLDS = Thresholds()  # the engine's defaults: target loss 1e-2, tiny 1e-6, σ' < 1% of 1/4
 
@@ -139,35 +148,64 @@ def neuron_sweep(n_models: int, steps: int, spec: NeuronSpec = NEURON, threshold
 
 
 # --------------------------------------------------------------------------------------
-# The MLP workload
+# The MLP workloads
 # --------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class MLPSpec:
-    """The MLP workload: everything but the number of models and steps."""
+    """An MLP workload: everything but the number of models and steps.
 
+    ``n_inputs`` → ``width`` × ``depth`` (tanh) → 1 (sigmoid, binary cross-entropy on logits),
+    trained full batch on the ``n_train`` examples of ``make_dataset(dataset, seed=data_seed,
+    n_train=n_train, **data_params)``, whose inputs must be ``n_inputs`` wide
+    (:func:`mlp_problem` checks).
+    """
+
+    n_inputs: int = 2
     depth: int = 3
     width: int = 16
     n_train: int = 128
-    noise: float = 0.25  # std of the (truncated) Gaussian noise around the XOR corners
+    dataset: str = "xor"
+    #: The dataset's parameters besides ``n_train``, as (name, value) pairs; XOR: the std of the
+    #: (truncated) Gaussian noise around the corners.
+    data_params: tuple[tuple[str, float | int], ...] = (("noise", 0.25),)
     data_seed: int = 0
     init_seed: int = 0  # one LeCun-normal draw shared by every model, as the sweep's one seed gives
     lr_low: float = 1e-2
     lr_high: float = 1.0
 
-    def flops_per_model_step(self, n_inputs: int = 2) -> float:
+    def dataset_params(self) -> dict[str, float | int]:
+        """The keyword arguments of :func:`lossjax.data.make_dataset` (``[data].params`` of the sweep)."""
+        return {"n_train": self.n_train, **dict(self.data_params)}
+
+    def fans(self) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) of each layer, input layer first."""
+        return [(self.n_inputs, self.width)] + [(self.width, self.width)] * (self.depth - 1) + [(self.width, 1)]
+
+    def flops_per_model_step(self) -> float:
         """Floating-point operations of one training step of one model: the matrix products only
         (forward 2·n·fan_in·fan_out per layer, backward twice that)."""
-        fans = [(n_inputs, self.width)] + [(self.width, self.width)] * (self.depth - 1) + [(self.width, 1)]
-        return 6.0 * self.n_train * sum(i * o for i, o in fans)
+        return 6.0 * self.n_train * sum(i * o for i, o in self.fans())
 
     def learning_rates(self, n_models: int) -> np.ndarray:
         """Learning rates log-spaced over [lr_low, lr_high], one per model."""
         return np.geomspace(self.lr_low, self.lr_high, n_models)
 
 
+#: The ``mlp`` workload: 2 → 16 → 16 → 16 → 1 on 128 noisy XOR points.
 MLP = MLPSpec()
+#: The ``mlp_wide`` workload: 8 → 64 → 64 → 64 → 1 on 256 Gaussian points labelled by a random
+#: tanh teacher (one hidden layer of 16; 16 test points, unused).
+MLP_WIDE = MLPSpec(
+    n_inputs=8,
+    width=64,
+    n_train=256,
+    dataset="teacher",
+    data_params=(("n_features", 8), ("classes", 2), ("depth", 1), ("width", 16), ("n_test", 16)),
+)
+#: Each MLP workload's spec, by workload name.
+MLP_SPECS = {"mlp": MLP, "mlp_wide": MLP_WIDE}
 
 #: The per-model arrays every MLP implementation returns: (M,) and (M, depth + 1).
 MLP_METRICS = ("loss_final", "layer_grad_norm_init")
@@ -180,7 +218,7 @@ class MLPProblem(NamedTuple):
     layer ``l < depth`` is hidden layer ``l`` (tanh), the last one is the sigmoid output unit.
     """
 
-    x: np.ndarray  # (n, 2)
+    x: np.ndarray  # (n, n_inputs)
     y: np.ndarray  # (n,) in {0, 1}
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
@@ -200,7 +238,7 @@ class MLPProblem(NamedTuple):
 
 
 def mlp_problem(n_models: int, spec: MLPSpec = MLP) -> MLPProblem:
-    """The MLP workload for ``n_models`` models, initialised exactly as lossjax initialises it.
+    """An MLP workload for ``n_models`` models, initialised exactly as lossjax initialises it.
 
     The initial parameters are the ones the engine draws for run seed ``spec.init_seed``
     (:func:`lossjax.core.models.init_from_scheme` with the key :mod:`lossjax.core.train`
@@ -214,8 +252,12 @@ def mlp_problem(n_models: int, spec: MLPSpec = MLP) -> MLPProblem:
 
     if n_models < 1:
         raise ValueError(f"n_models must be >= 1, got {n_models}")
-    data = make_dataset("xor", seed=spec.data_seed, n_train=spec.n_train, noise=spec.noise)
-    config = models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=1, depth=spec.depth, width=spec.width, hidden_activation="tanh")
+    data = make_dataset(spec.dataset, seed=spec.data_seed, **spec.dataset_params())
+    if data.x_train.shape[1] != spec.n_inputs or data.y_train.shape[1] != 1:
+        raise ValueError(f"the {spec.dataset!r} data has {data.x_train.shape[1]} inputs and "
+                         f"{data.y_train.shape[1]} target column(s); the spec needs n_inputs={spec.n_inputs} and 1")
+    config = models.ModelConfig(kind="mlp", n_inputs=spec.n_inputs, n_outputs=1, depth=spec.depth, width=spec.width,
+                                hidden_activation="tanh")
     key = jax.random.fold_in(jax.random.key(spec.init_seed), 0)  # as lossjax.core.train's init_params
     f32 = jnp.float32
     params = models.init_from_scheme(
@@ -233,7 +275,7 @@ def mlp_problem(n_models: int, spec: MLPSpec = MLP) -> MLPProblem:
 
 
 def mlp_sweep(n_models: int, steps: int, *, impl: str = "auto", spec: MLPSpec = MLP) -> dict:
-    """The MLP workload as a sweep dict: ``n_models`` learning rates, one shared init seed."""
+    """An MLP workload as a sweep dict: ``n_models`` learning rates, one shared init seed."""
     return {
         "name": "bench-mlp",
         "model": {
@@ -244,7 +286,7 @@ def mlp_sweep(n_models: int, steps: int, *, impl: str = "auto", spec: MLPSpec = 
             "activation": ["sigmoid"],
             "impl": impl,
         },
-        "data": {"dataset": "xor", "seed": spec.data_seed, "params": {"n_train": spec.n_train, "noise": spec.noise}},
+        "data": {"dataset": spec.dataset, "seed": spec.data_seed, "params": spec.dataset_params()},
         "train": {
             "steps": steps,
             "loss": ["bce"],

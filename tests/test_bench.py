@@ -184,6 +184,24 @@ def test_mlp_numpy_gradient_matches_finite_differences(mlp_problem):
     np.testing.assert_allclose(out["layer_grad_norm_init"][0, -1], np.linalg.norm(grad), rtol=1e-6)
 
 
+def test_single_threaded_blas_sets_and_restores_openblas_threads():
+    import ctypes
+    import glob
+    import os
+
+    from lossjax.bench.blocks import single_threaded_blas
+
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs", "*openblas*"))
+    if not libs:
+        pytest.skip("numpy's BLAS is not a bundled OpenBLAS")
+    lib = ctypes.CDLL(libs[0])
+    get = getattr(lib, "scipy_openblas_get_num_threads64_", None) or lib.openblas_get_num_threads
+    before = get()
+    with single_threaded_blas() as pinned:
+        assert pinned and get() == 1
+    assert get() == before
+
+
 def test_mlp_python_loop_and_threads_match_numpy(mlp_problem, mlp32):
     assert_mlp_agree(bench.mlp_python_loop(MLP_N, MLP_T, problem=mlp_problem), mlp32, rtol=1e-6)
     threaded = bench.mlp_numpy(MLP_N, MLP_T, problem=mlp_problem, block=3, threads=2)

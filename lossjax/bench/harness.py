@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -151,7 +152,8 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         full = {"problem": problem}
         loop = {"problem": problem.subset(loop_index)}
         warm = (2, {"problem": problem.subset(slice(0, 2))})
-        numpy_fn, torch_fn, vmap_fn, loop_fn = mlp_numpy, mlp_torch, mlp_torch_vmap, mlp_python_loop
+        numpy_fn = functools.partial(mlp_numpy, block=max(1, NUMPY_BLOCK_FLOATS // (spec.n_train * spec.width)))
+        torch_fn, vmap_fn, loop_fn = mlp_torch, mlp_torch_vmap, mlp_python_loop
         engines = [(f"lossjax ({impl})", lambda impl=impl: lossjax_mlp(n, steps, impl=impl, spec=spec))
                    for impl in MLP_IMPLS[workload]]
         bare = lambda: mlp_bare_jax(n, steps, problem=problem)  # noqa: E731
@@ -222,6 +224,9 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+#: The numpy MLP rows train blocks of models whose hidden activations hold this many floats:
+#: 64 models of the ``mlp`` workload (128 samples × 16 units), 8 of ``mlp_wide`` (256 × 64).
+NUMPY_BLOCK_FLOATS = 64 * 128 * 16
 #: How the MLP is written, for the lossjax rows of each MLP workload (the first is the default,
 #: the row the speed-ups are relative to).
 MLP_IMPLS = {"mlp": ("auto", "scan", "flax"), "mlp_wide": ("auto",)}
@@ -315,7 +320,8 @@ def run_bench(
     say(f"float32 matrix-product peak ({sgemm_size}² sgemm): numpy {peak['numpy']:.0f} GFLOP/s, jax {peak['jax']:.0f} GFLOP/s")
     for r in rows:
         if r.workload in MLP_SPECS and r.model_steps_per_s:
-            r.peak_share = r.model_steps_per_s * MLP_SPECS[r.workload].flops_per_model_step() / 1e9 / max(peak.values())
+            gflops = r.model_steps_per_s * MLP_SPECS[r.workload].flops_per_model_step() / 1e9
+            r.peak_share = gflops / max(peak.values())
     say(format_table(rows))
     from lossjax.io.results import peak_rss_mb
 

@@ -58,7 +58,7 @@ __all__ = [
 WORKLOADS = ("neuron", "mlp", "mlp_wide")
 
 #: (models, steps, models for the Python loop) per workload.
-FULL = {"neuron": (1000**2, 300, 14**2), "mlp": (1024, 200, 200), "mlp_wide": (256, 200, 32)}
+FULL = {"neuron": (1000**2, 300, 14**2), "mlp": (1024, 200, 200), "mlp_wide": (256, 200, 128)}
 QUICK = {"neuron": (100**2, 50, 14**2), "mlp": (64, 20, 16), "mlp_wide": (16, 20, 4)}
 
 THRESHOLDS = Thresholds()  # the engine's defaults: target loss 1e-2, tiny 1e-6, σ' < 1% of 1/4

@@ -1,9 +1,10 @@
 """Running a baseline over consecutive blocks of models, optionally on several threads.
 
 The numpy and torch baselines train a cache-sized block of models at a time; the blocks are
-independent, so their results are simply concatenated. When blocks run on several threads,
-numpy's OpenBLAS is held to one thread each (:func:`single_threaded_blas`): its own threads on
-top of ours (from 64 × 64 products on) made the blocks 3–4× slower on 2 cores.
+independent, so their results are simply concatenated. numpy's OpenBLAS is held to one thread
+meanwhile (:func:`single_threaded_blas`): on products as large as ``mlp_wide``'s (64 × 64 ×
+256) it starts threads of its own, which compete with the blocks' threads (or, one model at a
+time, with other processes) for the cores; the commit that added this gives the measurements.
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def over_blocks(train_block: Callable[[slice], dict], n_models: int, block: int,
     a single-threaded BLAS.
     """
     slices = [slice(start, start + block) for start in range(0, n_models, block)]
-    if threads <= 1:
-        return _concatenate([train_block(s) for s in slices])
-    from concurrent.futures import ThreadPoolExecutor
+    with single_threaded_blas():
+        if threads <= 1:
+            return _concatenate([train_block(s) for s in slices])
+        from concurrent.futures import ThreadPoolExecutor
 
-    with single_threaded_blas(), ThreadPoolExecutor(threads) as pool:
-        return _concatenate(list(pool.map(train_block, slices)))
+        with ThreadPoolExecutor(threads) as pool:
+            return _concatenate(list(pool.map(train_block, slices)))

@@ -52,8 +52,8 @@ def mlp_numpy(
     Forward and backward passes are written out by hand (``np.matmul`` over a leading model
     axis; tanh' = 1 − h²; dC/dlogit = (σ(z) − y) / n for the mean binary cross-entropy).
     Blocks of 64 models keep a layer's activations (64 × 128 × 16 floats) in cache; the
-    harness gives wider networks smaller blocks of the same size in floats. On several
-    threads, BLAS runs single-threaded in each (:func:`~lossjax.bench.blocks.over_blocks`).
+    harness gives wider networks smaller blocks of the same size in floats. BLAS runs
+    single-threaded, in each thread (:func:`~lossjax.bench.blocks.over_blocks`).
 
     Args:
       n_models: number of networks.

@@ -85,11 +85,13 @@ def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem) -> tuple[dic
     lrs = np.asarray(problem.learning_rates, np.float32)
 
     def loss(params):
-        h = x
+        # Units-major, (units, samples): 1.9x faster than (samples, units) here (2-core CPU,
+        # 9.1e4 -> 1.74e5 model-steps/s, blocks of 16), so the strongest plain baseline.
+        h = x.T
         for w, b in params[:-1]:
-            h = jnp.tanh(h @ w + b[None, :])
+            h = jnp.tanh(w.T @ h + b[:, None])
         w, b = params[-1]
-        z = h @ w + b[None, :]
+        z = (w.T @ h + b[:, None]).T
         return jnp.mean(y * jax.nn.softplus(-z) + (1 - y) * jax.nn.softplus(z))
 
     def train_one(lr, *flat):

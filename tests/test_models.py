@@ -79,3 +79,24 @@ def test_same_training_run_in_float64(depth):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-13, err_msg=f"{impl} {name}")
         for a, b, name in zip(out["scan"][1], out[impl][1], train.Observation._fields):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-13, err_msg=f"{impl} traj {name}")
+
+
+@pytest.mark.parametrize("impl", ["pytree", "scan"])
+@pytest.mark.parametrize("n_samples", [3, 40])  # narrower than the width 16: samples-major; wider: units-major
+def test_both_layouts_equal_a_numpy_forward(impl, n_samples):
+    cfg = config(impl, 4, width=16)
+    params = init(cfg)
+    x = np.random.default_rng(n_samples).standard_normal((n_samples, 2))
+    logits, pre = models.make_apply(cfg, jnp.tanh)(params, jnp.asarray(x))
+    h, want = x, []
+    for kernel, bias in models.layer_params(cfg, params):  # numpy, samples-major, layer by layer
+        z = h @ np.asarray(kernel) + np.asarray(bias)
+        want.append(z)
+        h = np.tanh(z)
+    np.testing.assert_allclose(np.asarray(logits), want[-1], rtol=1e-12, atol=1e-12)
+    got = [np.asarray(z) for z in pre]
+    if impl == "scan":  # groups: the first hidden layer, the stacked ones, the output
+        got = [got[0], *got[1], got[2]]
+    assert [z.shape for z in got] == [z.shape for z in want]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)

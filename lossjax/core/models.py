@@ -153,32 +153,50 @@ class MLP(nn.Module):
         return z, tuple(pre_activations)
 
 
-def dense_units_major(h: Array, kernel: Array, bias: Array) -> Array:
-    """One dense layer on activations laid out units-major: ``h`` is (fan_in, n), the result
-    (fan_out, n), ``kernel`` (fan_in, fan_out) in flax's layout.
+def units_major(n_samples: int, width: int) -> bool:
+    """Whether the MLP passes lay activations out units-major, (units, samples): when the batch is
+    at least as wide as the first layer. Vmapped over a block of models, XLA on CPU then runs a
+    hidden layer's product as a loop vectorised over the samples (and the first layer as one product
+    over all models, which share the input): the benchmark MLP (128 samples, width 16) trained 1.9×
+    faster than samples-major. With a short batch the samples axis is too short to vectorise: at 10
+    samples on width 128 units-major ran 1.5× slower, at 64 samples the two were level (bare JAX,
+    2-core CPU; README, benchmark section)."""
+    return n_samples >= width
 
-    The MLP passes compute in this layout (samples minor) and hand the metrics the transpose.
-    Vmapped over a block of models, a hidden layer's product is then a loop vectorised over the
-    samples, and the first layer one matrix product over all models (they share the input);
-    in the samples-major layout XLA inserted transposes and trained the benchmark MLP 1.9×
-    slower (see the README's benchmark section)."""
-    return jax.lax.dot_general(kernel, h, (((0,), (0,)), ((), ()))) + bias[:, None]
+
+def dense(h: Array, kernel: Array, bias: Array, units_first: bool) -> Array:
+    """One dense layer, ``kernel`` (fan_in, fan_out) in flax's layout: on ``h`` (n, fan_in) giving
+    (n, fan_out), or units-major (``units_first``) on ``h`` (fan_in, n) giving (fan_out, n)."""
+    if units_first:
+        return jax.lax.dot_general(kernel, h, (((0,), (0,)), ((), ()))) + bias[:, None]
+    return h @ kernel + bias[None, :]
+
+
+def samples_major(z: Array, units_first: bool) -> Array:
+    """A layer's (or a stack of layers') pre-activations as the metrics read them: (…, n, units)."""
+    return jnp.swapaxes(z, -1, -2) if units_first else z
+
+
+def _first_width(layers: dict) -> int:
+    first = layers["hidden_0"] if "hidden_0" in layers else layers["output"]
+    return first["kernel"].shape[-1]
 
 
 def mlp_apply_pytree(
     params: Params, x: Array, hidden_activation: Callable[[Array], Array]
 ) -> tuple[Array, tuple[Array, ...]]:
-    """The same MLP as :class:`MLP`, as a plain function of the same parameter pytree
-    (computed units-major, :func:`dense_units_major`; same outputs, up to float rounding)."""
+    """The same MLP as :class:`MLP`, as a plain function of the same parameter pytree (laid out
+    by :func:`units_major`; the same outputs up to float rounding)."""
     layers = params["params"]
     names = sorted((k for k in layers if k.startswith("hidden_")), key=lambda k: int(k[7:]))
+    first = units_major(x.shape[0], _first_width(layers))
     pre_activations = []
-    h = x.T
+    h = x.T if first else x
     for name in names:
-        z = dense_units_major(h, layers[name]["kernel"], layers[name]["bias"])
-        pre_activations.append(z.T)
+        z = dense(h, layers[name]["kernel"], layers[name]["bias"], first)
+        pre_activations.append(samples_major(z, first))
         h = hidden_activation(z)
-    z = dense_units_major(h, layers["output"]["kernel"], layers["output"]["bias"]).T
+    z = samples_major(dense(h, layers["output"]["kernel"], layers["output"]["bias"], first), first)
     pre_activations.append(z)
     return z, tuple(pre_activations)
 
@@ -190,23 +208,24 @@ def mlp_apply_scan(
     (depth − 1, width, width)) and run by one ``lax.scan``: the program's size does not grow with
     depth. Pre-activations come as groups (see :attr:`ModelConfig.layer_groups`): the first
     hidden layer (n, width), the stacked ones (depth − 1, n, width), the output (n, K).
-    Computed units-major (:func:`dense_units_major`)."""
+    Laid out by :func:`units_major`."""
     layers = params["params"]
+    first = units_major(x.shape[0], _first_width(layers))
     pre_activations = []
-    h = x.T
+    h = x.T if first else x
     if "hidden_0" in layers:
-        z = dense_units_major(h, layers["hidden_0"]["kernel"], layers["hidden_0"]["bias"])
-        pre_activations.append(z.T)
+        z = dense(h, layers["hidden_0"]["kernel"], layers["hidden_0"]["bias"], first)
+        pre_activations.append(samples_major(z, first))
         h = hidden_activation(z)
     if "hidden" in layers:
 
         def layer(h, kernel_bias):
-            z = dense_units_major(h, *kernel_bias)
+            z = dense(h, *kernel_bias, first)
             return hidden_activation(z), z
 
         h, zs = jax.lax.scan(layer, h, (layers["hidden"]["kernel"], layers["hidden"]["bias"]))
-        pre_activations.append(jnp.swapaxes(zs, 1, 2))
-    z = dense_units_major(h, layers["output"]["kernel"], layers["output"]["bias"]).T
+        pre_activations.append(samples_major(zs, first))
+    z = samples_major(dense(h, layers["output"]["kernel"], layers["output"]["bias"], first), first)
     pre_activations.append(z)
     return z, tuple(pre_activations)
 

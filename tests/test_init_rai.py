@@ -1,5 +1,5 @@
 """The ``rai`` init scheme against its definition (randomized asymmetric initialisation, Lu, Shin,
-Su & Karniadakis 2019, as implemented: see ``lossjax.core.models._rai_layer``).
+Su & Karniadakis 2019, as implemented: see ``lossjax.core.models.rai_layer``).
 
 For a layer of fan-in d, each unit's d + 1 entries (weights and bias) are i.i.d. N(0, 0.6007²/d)
 except one, chosen uniformly, which is Beta(2, 1). The references here are scipy's distributions

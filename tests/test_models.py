@@ -1,5 +1,5 @@
 """The three ways of writing an MLP give the same network: same initial parameters (bitwise), same
-forward pass, and the same training run in float64 (to 1e-12), every metric included.
+forward pass, and the same training run in float64 (to a relative 1e-10), every metric included.
 
 ``scan`` (the default) stacks hidden layers 2..depth and runs them with ``lax.scan``; ``pytree``
 and ``flax`` write one layer after another. The reference for the forward pass is numpy written

@@ -29,6 +29,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lossjax.core.layout import dense, samples_major, units_major
+
 Array = jax.Array
 Params = dict
 
@@ -153,30 +155,6 @@ class MLP(nn.Module):
         return z, tuple(pre_activations)
 
 
-def units_major(n_samples: int, width: int) -> bool:
-    """Whether the MLP passes lay activations out units-major, (units, samples): when the batch is
-    at least as wide as the first layer. Vmapped over a block of models, XLA on CPU then runs a
-    hidden layer's product as a loop vectorised over the samples (and the first layer as one product
-    over all models, which share the input): the benchmark MLP (128 samples, width 16) trained 1.9×
-    faster than samples-major. With a short batch the samples axis is too short to vectorise: at 10
-    samples on width 128 units-major ran 1.5× slower, at 64 samples the two were level (bare JAX,
-    2-core CPU; README, benchmark section)."""
-    return n_samples >= width
-
-
-def dense(h: Array, kernel: Array, bias: Array, units_first: bool) -> Array:
-    """One dense layer, ``kernel`` (fan_in, fan_out) in flax's layout: on ``h`` (n, fan_in) giving
-    (n, fan_out), or units-major (``units_first``) on ``h`` (fan_in, n) giving (fan_out, n)."""
-    if units_first:
-        return jax.lax.dot_general(kernel, h, (((0,), (0,)), ((), ()))) + bias[:, None]
-    return h @ kernel + bias[None, :]
-
-
-def samples_major(z: Array, units_first: bool) -> Array:
-    """A layer's (or a stack of layers') pre-activations as the metrics read them: (…, n, units)."""
-    return jnp.swapaxes(z, -1, -2) if units_first else z
-
-
 def _first_width(layers: dict) -> int:
     first = layers["hidden_0"] if "hidden_0" in layers else layers["output"]
     return first["kernel"].shape[-1]
@@ -186,7 +164,7 @@ def mlp_apply_pytree(
     params: Params, x: Array, hidden_activation: Callable[[Array], Array]
 ) -> tuple[Array, tuple[Array, ...]]:
     """The same MLP as :class:`MLP`, as a plain function of the same parameter pytree (laid out
-    by :func:`units_major`; the same outputs up to float rounding)."""
+    by :func:`~lossjax.core.layout.units_major`; the same outputs up to float rounding)."""
     layers = params["params"]
     names = sorted((k for k in layers if k.startswith("hidden_")), key=lambda k: int(k[7:]))
     first = units_major(x.shape[0], _first_width(layers))
@@ -208,7 +186,7 @@ def mlp_apply_scan(
     (depth − 1, width, width)) and run by one ``lax.scan``: the program's size does not grow with
     depth. Pre-activations come as groups (see :attr:`ModelConfig.layer_groups`): the first
     hidden layer (n, width), the stacked ones (depth − 1, n, width), the output (n, K).
-    Laid out by :func:`units_major`."""
+    Laid out by :func:`~lossjax.core.layout.units_major`."""
     layers = params["params"]
     first = units_major(x.shape[0], _first_width(layers))
     pre_activations = []

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossjax.core import models
+from lossjax.core import layout, models
 
 Array = jax.Array
 
@@ -101,15 +101,15 @@ def mlp_apply_padded(
     """
     layers = params["params"]
     width = layers["hidden_0"]["kernel"].shape[1]
-    first = models.units_major(x.shape[0], width)
+    first = layout.units_major(x.shape[0], width)
     units = unit_mask(width, shape)
     units = units[:, None] if first else units[None, :]
 
     def activate(z):
         return jnp.where(units, hidden_activation(z), jnp.zeros_like(z))
 
-    z = models.dense(x.T if first else x, layers["hidden_0"]["kernel"], layers["hidden_0"]["bias"], first)
-    pre_activations = [models.samples_major(z, first)]
+    z = layout.dense(x.T if first else x, layers["hidden_0"]["kernel"], layers["hidden_0"]["bias"], first)
+    pre_activations = [layout.samples_major(z, first)]
     h = activate(z)
     if "hidden" in layers:
 
@@ -117,7 +117,7 @@ def mlp_apply_padded(
             kernel, bias, index = inputs
 
             def real(h):
-                z = models.dense(h, kernel, bias, first)
+                z = layout.dense(h, kernel, bias, first)
                 return activate(z), z
 
             return jax.lax.cond(index < shape.depth, real, lambda h: (h, jnp.zeros_like(h)), h)
@@ -125,8 +125,8 @@ def mlp_apply_padded(
         stacked = layers["hidden"]
         indices = jnp.arange(1, stacked["kernel"].shape[0] + 1, dtype=jnp.int32)
         h, zs = jax.lax.scan(layer, h, (stacked["kernel"], stacked["bias"], indices))
-        pre_activations.append(models.samples_major(zs, first))
-    z = models.samples_major(models.dense(h, layers["output"]["kernel"], layers["output"]["bias"], first), first)
+        pre_activations.append(layout.samples_major(zs, first))
+    z = layout.samples_major(layout.dense(h, layers["output"]["kernel"], layers["output"]["bias"], first), first)
     pre_activations.append(z)
     return z, tuple(pre_activations)
 

@@ -131,7 +131,7 @@ def catalogue_markdown() -> str:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from lossjax import config as sweep
-    from lossjax.core import activations, estimators, losses, models, optimizers, train
+    from lossjax.core import activations, estimators, initializers, losses, optimizers, train
     from lossjax import data as datasets
 
     if args.markdown:
@@ -150,7 +150,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     section("gradient estimators", ((n, e.description) for n, e in estimators.ESTIMATORS.items()))
     section("optimizers", ((n, o.description) for n, o in optimizers.OPTIMIZERS.items()))
     section("datasets", ((n, d.description) for n, d in datasets.DATASETS.items()))
-    section("init schemes", ((n, s.description) for n, s in models.INIT_SCHEMES.items()))
+    section("init schemes", ((n, s.description) for n, s in initializers.INIT_SCHEMES.items()))
     section("dtypes", ((n, "") for n in train.DTYPES))
     if args.verbose:
         rows = sweep.schema_rows()

@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from lossjax import data as datasets_lib
 from lossjax import reports
-from lossjax.core import activations, estimators, losses, metrics, models, optimizers, rounding, train
+from lossjax.core import activations, estimators, initializers, losses, metrics, models, optimizers, rounding, train
 from lossjax.core.params import REQUIRED, Param, check_all
 from lossjax.data.base import SEED as DATA_SEED
 from lossjax.grid import BATCHED_AXES, STATIC_AXES, Axis, Sweep, SweepError, batched_grid, expand_range
@@ -222,7 +222,7 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
         Key(Param("w", float, "neuron initial weight(s); with b: the (w, b) grid", 0.0), "batched", "w0", "range",
             "explicit"),
         Key(Param("b", float, "neuron initial bias(es)", 0.0), "batched", "b0", "range", "explicit"),
-        _choices("scheme", "weight init scheme", "lecun", models.INIT_SCHEMES, "batched", dim="init_scheme",
+        _choices("scheme", "weight init scheme", "lecun", initializers.INIT_SCHEMES, "batched", dim="init_scheme",
                  only="scheme"),
         Key(Param("scale", float, "multiplier of the scheme's standard deviation", 1.0, minimum=0), "batched",
             "init_scale", "range", "scheme"),

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from lossjax import data as datasets_lib
-from lossjax.core import metrics, models, train
+from lossjax.core import initializers, metrics, models, train
 
 #: The static axes (one compiled program per combination) in the order of the results' dimensions.
 STATIC_AXES = ("loss", "activation", "hidden_activation", "depth", "width", "optimizer", "estimator", "dtype", "update_rounding",
@@ -146,7 +146,7 @@ class Sweep:
             thresholds=self.thresholds,
             record_every=self.record_every,
             roundoff_probe=self.roundoff_probe,
-            init_rai=self.init_mode == "scheme" and "rai" in self._scheme_names(),
+            init_schemes=tuple(self._scheme_names()) if self.init_mode == "scheme" else None,
             update_rounding=combo["update_rounding"],
         )
 
@@ -183,7 +183,7 @@ def batched_grid(sweep: Sweep, lo: int = 0, hi: int | None = None) -> dict[str, 
             pairs = np.asarray(a.values, dtype=np.float64)
             out["init_w"], out["init_b"] = pairs[idx, 0], pairs[idx, 1]
         elif a.name == "init_scheme":
-            codes = np.asarray([models.init_scheme_index(v) for v in a.values], np.int32)
+            codes = np.asarray([initializers.init_scheme_index(v) for v in a.values], np.int32)
             out["init_scheme"] = codes[idx]
         else:
             field = {"w0": "init_w", "b0": "init_b"}.get(a.name, a.name)

@@ -199,7 +199,7 @@ INIT_OPT_LEVEL = 1
 def init_key(config: train_lib.TrainConfig) -> tuple:
     """What θ_0 depends on besides the run: programs with equal keys share an :class:`InitProgram`."""
     mc = config.model
-    return (mc.kind, mc.n_inputs, mc.n_outputs, mc.depth, mc.width, mc.layer_groups, mc.padded, config.dtype, config.init_rai)
+    return (mc.kind, mc.n_inputs, mc.n_outputs, mc.depth, mc.width, mc.layer_groups, mc.padded, config.dtype, config.init_schemes)
 
 
 class InitProgram:

@@ -14,7 +14,6 @@ References, none of them lossjax code:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

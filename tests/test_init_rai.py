@@ -1,5 +1,5 @@
 """The ``rai`` init scheme against its definition (randomized asymmetric initialisation, Lu, Shin,
-Su & Karniadakis 2019, as implemented: see ``lossjax.core.models.rai_layer``).
+Su & Karniadakis 2019, as implemented: see ``lossjax.core.initializers.rai_layer``).
 
 For a layer of fan-in d, each unit's d + 1 entries (weights and bias) are i.i.d. N(0, 0.6007²/d)
 except one, chosen uniformly, which is Beta(2, 1). The references here are scipy's distributions
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from lossjax.core import models
+from lossjax.core import initializers, models
 
-RAI = models.init_scheme_index("rai")
-HE = models.init_scheme_index("he")
+RAI = initializers.init_scheme_index("rai")
+HE = initializers.init_scheme_index("he")
 
 
 def mlp(depth, width, impl, n_inputs=3):
@@ -27,7 +27,7 @@ def mlp(depth, width, impl, n_inputs=3):
 
 def draw(config, n, scheme=RAI, bias=0.0, bias_std=0.0, dtype=jnp.float64):
     keys = jax.random.split(jax.random.PRNGKey(0), n)
-    f = jax.vmap(lambda k: models.layer_params(config, models.init_from_scheme(
+    f = jax.vmap(lambda k: models.layer_params(config, initializers.init_from_scheme(
         config, k, jnp.int32(scheme), jnp.float64(1.0), jnp.float64(bias), jnp.float64(bias_std), dtype)))
     return [(np.asarray(w), np.asarray(b)) for w, b in jax.jit(f)(keys)]
 
@@ -88,7 +88,7 @@ def test_rai_neuron_and_bias_shift():
     keys = jax.random.split(jax.random.PRNGKey(1), 5000)
 
     def one(k, bias):
-        p = models.init_from_scheme(config, k, jnp.int32(RAI), jnp.float64(1.0), jnp.float64(bias),
+        p = initializers.init_from_scheme(config, k, jnp.int32(RAI), jnp.float64(1.0), jnp.float64(bias),
                                     jnp.float64(0.0), jnp.float64)
         return p["w"][0], p["b"]
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from lossjax.core import metrics, summaries
-from lossjax.core import models
+from lossjax.core import initializers, models
 from lossjax import programs, runner
 from lossjax.core import train
 from lossjax.core.metrics import CONVERGED, DIVERGED, NEVER, SLOW, STALLED, Thresholds
@@ -490,7 +490,7 @@ def mlp_runs():
 
     ds = datasets.make_dataset("xor")
     data = programs.to_data(ds, jnp.float32)
-    batch = runs(np.float32, init_scheme=models.init_scheme_index("he"), init_scale=[0.0, 0.0],
+    batch = runs(np.float32, init_scheme=initializers.init_scheme_index("he"), init_scale=[0.0, 0.0],
                  init_bias=[-10.0, 1.0], learning_rate=0.1)
     s, _ = train_many(cfg, batch, data)
     return s, ds

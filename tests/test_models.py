@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lossjax.core import models, train
+from lossjax.core import initializers, models, train
 from lossjax.data import make_dataset
 
 IMPLS = ("scan", "pytree", "flax")
@@ -25,7 +25,7 @@ def config(impl, depth, width=5):
 def init(cfg, seed=3):
     key = jax.random.fold_in(jax.random.key(seed), 0)
     f64 = jnp.float64
-    return models.init_from_scheme(cfg, key, jnp.int32(models.init_scheme_index("he")), f64(1.3), f64(0.1), f64(0.5), f64)
+    return initializers.init_from_scheme(cfg, key, jnp.int32(initializers.init_scheme_index("he")), f64(1.3), f64(0.1), f64(0.5), f64)
 
 
 @pytest.mark.parametrize("depth", [0, 1, 2, 6])
@@ -64,7 +64,7 @@ def test_same_training_run_in_float64(depth):
     n = 3
     runs = train.RunInputs(
         seed=jnp.arange(n, dtype=jnp.int32), learning_rate=jnp.asarray([0.05, 0.2, 0.8]),
-        init_w=jnp.zeros(n), init_b=jnp.zeros(n), init_scheme=jnp.full(n, models.init_scheme_index("glorot"), jnp.int32),
+        init_w=jnp.zeros(n), init_b=jnp.zeros(n), init_scheme=jnp.full(n, initializers.init_scheme_index("glorot"), jnp.int32),
         init_scale=jnp.ones(n), init_bias=jnp.zeros(n), init_bias_std=jnp.full(n, 0.1), target=jnp.full(n, jnp.nan),
     )
     out = {}

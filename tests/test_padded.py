@@ -1,7 +1,7 @@
 """Architectures padded into one program give the numbers of each architecture trained alone.
 
 References, none shared with the code under test:
-- θ_0: the unpadded draw (:func:`lossjax.core.models.init_from_scheme`, itself tested against
+- θ_0: the unpadded draw (:func:`lossjax.core.initializers.init_from_scheme`, itself tested against
   closed forms in test_models.py / test_init_rai.py) must appear bit for bit at the top left of
   every padded layer, every other entry exactly 0.
 - Training: the same sweep run with ``[run] programs = "per_architecture"`` (each architecture
@@ -24,10 +24,10 @@ import pytest
 
 import lossjax
 from lossjax import programs
-from lossjax.core import models, padded
+from lossjax.core import initializers, models, padded
 from lossjax.core import train as train_lib
 
-SCHEMES = list(models.INIT_SCHEMES)
+SCHEMES = list(initializers.INIT_SCHEMES)
 
 
 def _layers_of(tree, config):
@@ -85,7 +85,7 @@ def test_masked_units_output_zero_and_skipped_layers_pass_through():
     true = models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=1, depth=2, width=3)
     shape = padded.arch_shape(true)
     params = padded.init_padded(big, shape, jax.random.key(1), jnp.int32(0), jnp.float64(1.0), jnp.float64(0.3),
-                                jnp.float64(0.5), jnp.float64, rai=False)
+                                jnp.float64(0.5), jnp.float64, schemes=["normal"])
     x = np.random.default_rng(0).normal(size=(6, 2))
     logits, pre = padded.mlp_apply_padded(params, jnp.asarray(x), jnp.tanh, shape)
     p = params["params"]

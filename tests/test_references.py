@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from lossjax.core import metrics, models, train
+from lossjax.core import initializers, metrics, models, train
 from lossjax.core.metrics import Thresholds
 from lossjax.io import results
 from engine_cases import runs
@@ -59,7 +59,7 @@ def train_many(config, batch, dataset):
     return s, traj
 
 
-#: Scheme-initialised (MLP) runs get float32 run inputs even in float64: models._draw multiplies
+#: Scheme-initialised (MLP) runs get float32 run inputs even in float64: initializers._draw multiplies
 #: its float32 unit draw by the run's scale, a float32 × float64 promotion that the strict
 #: harness refuses (standard promotion, as in ``lossjax run``, gives float64).
 def one_run(batch: train.RunInputs, i: int) -> train.RunInputs:
@@ -200,7 +200,7 @@ def test_three_class_mlp_accuracy_is_the_argmax_rule():
                                  hidden_activation="tanh", activation="sigmoid"),
         loss="softmax_ce", dtype="float64", steps=1, init_mode="scheme",
     )
-    batch = runs(np.float32, seed=np.arange(6), init_scheme=models.init_scheme_index("normal"), init_scale=1.5,
+    batch = runs(np.float32, seed=np.arange(6), init_scheme=initializers.init_scheme_index("normal"), init_scale=1.5,
                  init_bias_std=1.0, learning_rate=0.0)
     s, _ = train_many(cfg, batch, data(x_tr, y_tr, x_test=x_te, y_test=y_te))
     for i in range(6):
@@ -434,7 +434,7 @@ def test_born_dead_mlp_with_nearly_constant_output():
         model=models.ModelConfig(kind="mlp", n_inputs=2, depth=2, width=4, hidden_activation="relu"),
         loss="quadratic", dtype="float64", steps=1, init_mode="scheme",
     )
-    batch = runs(np.float32, seed=[3, 3], init_scheme=models.init_scheme_index("normal"), init_scale=[0.05, 0.0])
+    batch = runs(np.float32, seed=[3, 3], init_scheme=initializers.init_scheme_index("normal"), init_scale=[0.05, 0.0])
     s, _ = train_many(cfg, batch, data(x, y))
     (k1, b1), (k2, b2), (k3, b3) = np_layers(cfg, one_run(batch, 0))
     logits = np.maximum(np.maximum(x @ k1 + b1, 0) @ k2 + b2, 0) @ k3 + b3
@@ -503,7 +503,7 @@ def mlp_case():
         model=models.ModelConfig(kind="mlp", n_inputs=3, depth=2, width=5, hidden_activation="tanh"),
         loss="quadratic", dtype="float64", steps=12, record_every=1, init_mode="scheme",
     )
-    batch = runs(np.float32, seed=[0, 1, 2], init_scheme=models.init_scheme_index("glorot"), init_scale=[1.0, 2.0, 4.0],
+    batch = runs(np.float32, seed=[0, 1, 2], init_scheme=initializers.init_scheme_index("glorot"), init_scale=[1.0, 2.0, 4.0],
                  init_bias_std=0.5, learning_rate=0.5)
     return cfg, batch, data(x, y), x, y
 

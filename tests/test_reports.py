@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import shutil
 import tomllib
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from lossjax import cli, config, reports, runner
 from lossjax.core import metrics

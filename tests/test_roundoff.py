@@ -25,7 +25,7 @@ import pytest
 
 from lossjax import config as sweep_lib
 from lossjax import runner
-from lossjax.core import metrics, models, train
+from lossjax.core import metrics, train
 
 XOR_SYMMETRIC = {
     "name": "xor-symmetric",

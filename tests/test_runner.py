@@ -362,15 +362,15 @@ def test_several_blocks_per_call_equal_one_block_per_call():
 def test_init_program_draws_what_the_training_program_would(dtype):
     """θ_0 from :class:`~lossjax.programs.InitProgram` (compiled at ``INIT_OPT_LEVEL``) is bitwise
     θ_0 drawn inside a jitted program at XLA's default level, for every scheme."""
-    from lossjax.core import models
+    from lossjax.core import initializers, models
 
     mc = models.ModelConfig(kind="mlp", n_inputs=3, n_outputs=2, depth=4, width=5, hidden_activation="relu")
-    cfg = train.TrainConfig(model=mc, dtype=dtype, init_mode="scheme", init_rai=True)
-    n = 2 * len(models.INIT_SCHEMES)
+    cfg = train.TrainConfig(model=mc, dtype=dtype, init_mode="scheme")
+    n = 2 * len(initializers.INIT_SCHEMES)
     metric = np.float64 if dtype == "float64" else np.float32
     runs = train.RunInputs(
         seed=np.arange(n, dtype=np.int32), learning_rate=np.full(n, 0.1, metric), init_w=np.zeros(n, metric),
-        init_b=np.zeros(n, metric), init_scheme=np.arange(n, dtype=np.int32) % len(models.INIT_SCHEMES),
+        init_b=np.zeros(n, metric), init_scheme=np.arange(n, dtype=np.int32) % len(initializers.INIT_SCHEMES),
         init_scale=np.linspace(0.5, 2.0, n).astype(metric), init_bias=np.full(n, 0.1, metric),
         init_bias_std=np.full(n, 0.2, metric), target=np.full(n, np.nan, metric),
     )

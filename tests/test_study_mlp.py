@@ -17,7 +17,7 @@ import pytest
 
 from lossjax.core import activations
 from lossjax.core import metrics
-from lossjax.core import models
+from lossjax.core import initializers, models
 from lossjax import reports
 from lossjax import config as sweep
 from lossjax.core import train
@@ -42,7 +42,7 @@ def _run(*, scale, bias, seed=0):
         learning_rate=jnp.asarray(0.1, f32),
         init_w=jnp.asarray(0.0, f32),
         init_b=jnp.asarray(0.0, f32),
-        init_scheme=jnp.asarray(models.init_scheme_index("lecun"), jnp.int32),
+        init_scheme=jnp.asarray(initializers.init_scheme_index("lecun"), jnp.int32),
         init_scale=jnp.asarray(scale, f32),
         init_bias=jnp.asarray(bias, f32),
         init_bias_std=jnp.asarray(0.0, f32),
@@ -90,8 +90,8 @@ def test_zero_weight_layer_blocks_gradient_below_it():
     """One zero kernel (layer k) ⇒ zero gradient for every kernel below k, non-zero above."""
     model = models.ModelConfig(kind="mlp", n_inputs=3, n_outputs=1, depth=4, width=6,
                                hidden_activation="tanh", activation="sigmoid", impl="pytree")
-    scheme = jnp.asarray(models.init_scheme_index("glorot"))
-    params = models.init_from_scheme(model, jax.random.key(1), scheme, 1.0, 0.1, 0.0, jnp.float64)
+    scheme = jnp.asarray(initializers.init_scheme_index("glorot"))
+    params = initializers.init_from_scheme(model, jax.random.key(1), scheme, 1.0, 0.1, 0.0, jnp.float64)
     params["params"]["hidden_2"]["kernel"] = jnp.zeros_like(params["params"]["hidden_2"]["kernel"])
     apply = models.make_apply(model, jnp.tanh)
     x = jnp.asarray(_data()[0], jnp.float64)

@@ -16,7 +16,7 @@ import pytest
 from lossjax.core import activations
 from lossjax import data as datasets
 from lossjax.core import losses
-from lossjax.core import models
+from lossjax.core import initializers, models
 from lossjax.core import optimizers
 from lossjax.core import train
 from lossjax.core.params import REQUIRED
@@ -123,7 +123,7 @@ def test_table_given_as_scalar():
         ({"train": {"optimizer": "adamw"}}, "[train].optimizer", list(optimizers.OPTIMIZERS)),
         ({"train": {"estimator": "reinforce"}}, "[train].estimator", list(train.ESTIMATORS)),
         ({"data": {"dataset": "mnst", "params": None}}, "[data].dataset", list(datasets.DATASETS)),
-        ({"model": {"kind": "mlp"}, "init": {"scheme": "kaiming"}}, "[init].scheme", list(models.INIT_SCHEMES)),
+        ({"model": {"kind": "mlp"}, "init": {"scheme": "kaiming"}}, "[init].scheme", list(initializers.INIT_SCHEMES)),
         ({"train": {"dtype": "float8"}}, "[train].dtype", list(train.DTYPES)),
         ({"model": {"kind": "cnn"}}, "[model].kind", list(models.MODEL_KINDS)),
         ({"model": {"kind": "mlp", "impl": "torch"}, "init": {"scheme": "he"}}, "[model].impl", list(models.MODEL_IMPLS)),
@@ -470,7 +470,7 @@ def test_batched_grid_scheme_axes():
     sweep = parse_sweep(raw)
     assert sweep.init_mode == "scheme"
     grid = batched_grid(sweep)
-    he, glorot = models.init_scheme_index("he"), models.init_scheme_index("glorot")
+    he, glorot = initializers.init_scheme_index("he"), initializers.init_scheme_index("glorot")
     np.testing.assert_array_equal(grid["init_scheme"], [he, he, glorot, glorot])
     np.testing.assert_array_equal(grid["init_scale"], [0.5, 1.0, 0.5, 1.0])
     assert np.all(grid["init_bias"] == -1.0)
@@ -627,9 +627,16 @@ def test_list_verbose_prints_every_key(capsys):
             assert key.describe() in out
 
 
-def test_rai_draws_are_compiled_only_for_grids_that_use_them():
+def test_a_programs_draws_are_those_of_the_grids_schemes():
+    """RAI's, the uniform and the normal draws are compiled only for grids whose schemes take them."""
     base = {"name": "r", "model": {"kind": "mlp", "depth": 2, "width": 4}, "data": {"dataset": "xor"}}
-    without = parse_sweep({**base, "init": {"scheme": ["he", "lecun"]}})
-    with_rai = parse_sweep({**base, "init": {"scheme": ["he", "rai"]}})
-    assert not without.train_config(without.static_combinations()[0], 2, 1).init_rai
-    assert with_rai.train_config(with_rai.static_combinations()[0], 2, 1).init_rai
+
+    def compiled_in(schemes):
+        sweep = parse_sweep({**base, "init": {"scheme": schemes}})
+        names = sweep.train_config(sweep.static_combinations()[0], 2, 1).init_schemes
+        return "rai" in names, initializers.standard_draws(names)
+
+    assert compiled_in(["he", "lecun"]) == (False, ("normal",))
+    assert compiled_in(["he", "rai"]) == (True, ("normal",))
+    assert compiled_in(["glorot_uniform", "standard"]) == (False, ("uniform",))
+    assert compiled_in(["standard", "rai"]) == (True, ("normal", "uniform"))

@@ -21,7 +21,7 @@ import pytest
 
 from lossjax.core import losses
 from lossjax.core import metrics
-from lossjax.core import models
+from lossjax.core import initializers, models
 from lossjax.core import train
 from engine_cases import runs, single
 
@@ -253,7 +253,7 @@ def test_score_function_needs_an_output_loss():
 def test_explicit_init_is_for_neurons_only():
     mc = models.ModelConfig(kind="mlp", n_inputs=2, depth=1, width=3)
     with pytest.raises(ValueError, match="neuron"):
-        models.init_explicit(mc, 1.0, 0.0, jnp.float32)
+        initializers.init_explicit(mc, 1.0, 0.0, jnp.float32)
 
 
 def test_train_config_accepts_the_smallest_allowed_values():
@@ -283,12 +283,12 @@ def test_each_run_draws_its_init_batches_and_samples_from_three_streams():
     and because the init sharing the mini-batch stream would correlate the two."""
     cfg = train.TrainConfig(model=models.ModelConfig(kind="mlp", n_inputs=2, depth=1, width=3, hidden_activation="relu"),
                             init_mode="scheme", dtype="float32")
-    run = jax.tree_util.tree_map(lambda v: v[0], runs(np.float32, seed=7, init_scheme=models.init_scheme_index("normal")))
+    run = jax.tree_util.tree_map(lambda v: v[0], runs(np.float32, seed=7, init_scheme=initializers.init_scheme_index("normal")))
     drawn = train.init_params(cfg, run)
     for stream, same in ((0, True), (1, False), (2, False)):
         key = jax.random.fold_in(jax.random.key(7), stream)
-        other = models.init_from_scheme(cfg.model, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std,
-                                        jnp.float32, rai=cfg.init_rai)
+        other = initializers.init_from_scheme(cfg.model, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std,
+                                        jnp.float32, schemes=cfg.init_schemes)
         equal = all(bool(jnp.array_equal(a, b)) for a, b in zip(jax.tree_util.tree_leaves(drawn),
                                                                  jax.tree_util.tree_leaves(other)))
         assert equal is same, stream

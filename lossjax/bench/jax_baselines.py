@@ -53,7 +53,6 @@ def _sharded(train_one: Callable, inputs: tuple, block: int):
 def neuron_bare_jax(n_models: int, steps: int, *, init, spec: NeuronSpec = NEURON) -> tuple[dict, float, float]:
     """The neuron workload: σ(w x + b), quadratic cost, SGD; float32; the final loss only."""
     import jax
-    import jax.numpy as jnp
 
     w0, b0 = (np.asarray(a, np.float32) for a in init)
     x, y, lr = (np.float32(v) for v in (spec.x, spec.y, spec.learning_rate))

@@ -241,14 +241,14 @@ def mlp_problem(n_models: int, spec: MLPSpec = MLP) -> MLPProblem:
     """An MLP workload for ``n_models`` models, initialised exactly as lossjax initialises it.
 
     The initial parameters are the ones the engine draws for run seed ``spec.init_seed``
-    (:func:`lossjax.core.models.init_from_scheme` with the key :mod:`lossjax.core.train`
+    (:func:`lossjax.core.initializers.init_from_scheme` with the key :mod:`lossjax.core.train`
     derives from the seed), in float32, so that every implementation trains the same networks
     and the lossjax row can be checked against the others. Drawing them is not timed.
     """
     import jax
     import jax.numpy as jnp
 
-    from lossjax.core import models
+    from lossjax.core import initializers, models
 
     if n_models < 1:
         raise ValueError(f"n_models must be >= 1, got {n_models}")
@@ -260,8 +260,8 @@ def mlp_problem(n_models: int, spec: MLPSpec = MLP) -> MLPProblem:
                                 hidden_activation="tanh")
     key = jax.random.fold_in(jax.random.key(spec.init_seed), 0)  # as lossjax.core.train's init_params
     f32 = jnp.float32
-    params = models.init_from_scheme(
-        config, key, jnp.int32(models.init_scheme_index("lecun")), f32(1.0), f32(0.0), f32(0.0), f32
+    params = initializers.init_from_scheme(
+        config, key, jnp.int32(initializers.init_scheme_index("lecun")), f32(1.0), f32(0.0), f32(0.0), f32
     )
     layers = models.layer_params(config, params)  # ((kernel, bias), ...) per layer
     tile = lambda a: np.repeat(np.asarray(a, np.float64)[None], n_models, axis=0)  # noqa: E731

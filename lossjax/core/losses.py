@@ -35,7 +35,7 @@ from typing import Callable, Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lossjax.core.losses_base import _acc_dtype, _check
+from lossjax.core.losses_base import _check
 from lossjax.core.objectives import (
     lovasz_hinge,
     one_minus_f1,

@@ -16,7 +16,7 @@ program branches on it instead of computing both sides):
   (:func:`true_layers` moves the output layer to position ``D``; later positions are NaN, as for
   a shallower network in a sweep's results);
 - *the same θ_0*: :func:`init_padded` draws every real entry from the key, position and
-  distribution the unpadded architecture's :func:`~lossjax.core.models.init_from_scheme` uses.
+  distribution the unpadded architecture's :func:`~lossjax.core.initializers.init_from_scheme` uses.
   JAX's counter-based random bits (partitionable threefry, the default) make a draw of ``n``
   values the first ``n`` values of a longer draw from the same key, and a 2-D draw the reshape of
   the flat one, so the padded draw reads the unpadded values at their flat positions.
@@ -30,14 +30,14 @@ float32 rounding. What the runner groups, and when, is :mod:`lossjax.programs`'s
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lossjax.core import layout, models
+from lossjax.core import initializers, layout, models
 
 Array = jax.Array
 
@@ -68,14 +68,14 @@ def arch_shape(config: models.ModelConfig) -> ArchShape:
     if config.kind != "mlp" or config.padded or config.depth < 1:
         raise ValueError(f"a padded program trains unpadded MLPs of depth >= 1, got {config}")
     fans = ((config.n_inputs, config.width), (config.width, config.width), (config.width, config.n_outputs))
-    std = np.asarray([[s.std(fi, fo) for s in models.INIT_SCHEMES.values()] for fi, fo in fans], np.float32)
-    rai_std = np.asarray([models.RAI_SIGMA / math.sqrt(fi) for fi, _ in fans], np.float32)
+    std = np.asarray([[s.std(fi, fo) for s in initializers.INIT_SCHEMES.values()] for fi, fo in fans], np.float32)
+    rai_std = np.asarray([initializers.RAI_SIGMA / math.sqrt(fi) for fi, _ in fans], np.float32)
     return ArchShape(np.int32(config.depth), np.int32(config.width), std, rai_std)
 
 
 def shape_struct() -> ArchShape:
     """Shapes and dtypes of an :class:`ArchShape` (to compile a program ahead of time)."""
-    n = len(models.INIT_SCHEMES)
+    n = len(initializers.INIT_SCHEMES)
     return ArchShape(*(jax.ShapeDtypeStruct(s, d) for s, d in (((), jnp.int32), ((), jnp.int32), ((3, n), jnp.float32),
                                                                 ((3,), jnp.float32))))
 
@@ -133,7 +133,7 @@ def mlp_apply_padded(
 
 def _padded_layer(
     kernel_key: Array, bias_key: Array, padded: tuple[int, int], fans: tuple[Array, Array], kind: int,
-    shape: ArchShape, scheme: Array, scale: Array, bias: Array, bias_std: Array, dtype, rai: bool,
+    shape: ArchShape, scheme: Array, scale: Array, bias: Array, bias_std: Array, dtype, schemes: tuple[str, ...],
 ) -> tuple[Array, Array]:
     """One layer of :func:`init_padded`: the unpadded layer's draw with fans ``fans`` (traced),
     embedded at the top left of a ``padded`` (fan_in, fan_out) layer of zeros."""
@@ -141,16 +141,16 @@ def _padded_layer(
     rows, cols = jnp.arange(n_in, dtype=jnp.int32)[:, None], jnp.arange(n_out, dtype=jnp.int32)[None, :]
     real = (rows < fan_in) & (cols < fan_out)
     flat = jnp.where(real, rows * fan_out + cols, jnp.zeros((), jnp.int32))  # where the unpadded (fan_in, fan_out) draw has each entry
-    unit = models.unit_draw(kernel_key, (n_in * n_out,), scheme)[flat]
-    kernel = models.scale_draw(unit, shape.std[kind][scheme], scale, dtype)
-    noise = jax.random.normal(bias_key, (n_out,), jnp.float32).astype(jnp.asarray(bias_std).dtype)
-    if not rai:
-        bias_values = (bias + bias_std * noise).astype(dtype)
+    unit = initializers.unit_draw(kernel_key, (n_in * n_out,), scheme, initializers.standard_draws(schemes))[flat]
+    kernel = initializers.scale_draw(unit, shape.std[kind][scheme], scale, dtype)
+    plain = initializers.run_bias(bias_key, n_out, bias, bias_std)
+    if "rai" not in schemes:
+        bias_values = plain.astype(dtype)
     else:
         rai_scale = scale * shape.rai_std[kind].astype(jnp.asarray(scale).dtype)
-        symmetric = models.rai_bias_draw(bias_key, n_out, rai_scale, dtype)
-        kernel, symmetric = models.rai_layer(kernel_key, kernel, symmetric, scheme, fan_in)
-        bias_values = models.rai_bias(symmetric, scheme, bias, bias_std, noise, dtype)
+        symmetric = initializers.rai_bias_draw(bias_key, n_out, rai_scale, dtype)
+        kernel, symmetric = initializers.rai_layer(kernel_key, kernel, symmetric, scheme, fan_in)
+        bias_values = initializers.rai_bias(symmetric, scheme, plain, dtype)
     return jnp.where(real, kernel, jnp.zeros_like(kernel)), jnp.where(cols[0] < fan_out, bias_values, 0).astype(dtype)
 
 
@@ -164,9 +164,9 @@ def init_padded(
     bias_std: Array,
     dtype,
     *,
-    rai: bool = True,
+    schemes: Sequence[str] | None = None,
 ) -> models.Params:
-    """θ_0 of a padded MLP: the unpadded ``shape``'s :func:`~lossjax.core.models.init_from_scheme`
+    """θ_0 of a padded MLP: the unpadded ``shape``'s :func:`~lossjax.core.initializers.init_from_scheme`
     draw from ``key``, every other entry 0 (arguments as there; ``config`` is the padded model).
 
     Layer j of the unpadded net (hidden layers 0..D−1, then the output layer as layer D) draws
@@ -175,7 +175,8 @@ def init_padded(
     """
     depth, width, n_inputs, n_outputs = config.depth, config.width, config.n_inputs, config.n_outputs
     keys = jax.random.split(key, 2 * (depth + 1))
-    common = dict(shape=shape, scheme=scheme, scale=scale, bias=bias, bias_std=bias_std, dtype=dtype, rai=rai)
+    schemes = tuple(initializers.INIT_SCHEMES) if schemes is None else tuple(schemes)
+    common = dict(shape=shape, scheme=scheme, scale=scale, bias=bias, bias_std=bias_std, dtype=dtype, schemes=schemes)
     w = shape.width
     layers = {"hidden_0": _padded_layer(keys[0], keys[1], (n_inputs, width), (n_inputs, w), FIRST, **common)}
     if depth >= 2:

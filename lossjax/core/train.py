@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from lossjax.core import activations as activations_lib
 from lossjax.core import losses as losses_lib
-from lossjax.core import metrics, models, padded, rounding, summaries
+from lossjax.core import initializers, metrics, models, padded, rounding, summaries
 from lossjax.core.estimators import ESTIMATORS, Estimator, get_estimator, score_function_gradient
 from lossjax.core.metrics import Observation
 from lossjax.core.summaries import Summary
@@ -64,8 +64,8 @@ class TrainConfig:
       init_mode: ``"explicit"`` (a neuron's (w, b) given per run) or ``"scheme"``.
       thresholds: thresholds of the measured quantities.
       record_every: record a trajectory every k steps (0: none). Must divide ``steps``.
-      init_rai: scheme mode: whether the grid's init schemes include ``rai`` (its draws are
-        compiled into the program only then).
+      init_schemes: scheme mode: the init schemes the grid's runs use (``None``: all); the draws
+        no run takes (RAI's, the uniform or the normal ones) are left out of the program.
       roundoff_probe: also train each run from θ_0 perturbed by :func:`perturb_params` and
         report ``roundoff_decided`` (see :mod:`lossjax.core.metrics`).
       update_rounding: how θ + Δθ is rounded to the parameters' dtype (a name in
@@ -83,7 +83,7 @@ class TrainConfig:
     init_mode: Literal["explicit", "scheme"] = "explicit"
     thresholds: metrics.Thresholds = metrics.Thresholds()
     record_every: int = 0
-    init_rai: bool = True
+    init_schemes: tuple[str, ...] | None = None
     roundoff_probe: bool = False
     update_rounding: str = "nearest"
 
@@ -127,7 +127,7 @@ class RunInputs(NamedTuple):
     learning_rate: Array
     init_w: Array  # explicit mode: every input weight
     init_b: Array  # explicit mode: the bias
-    init_scheme: Array  # int32 index into models.INIT_SCHEMES
+    init_scheme: Array  # int32 index into initializers.INIT_SCHEMES
     init_scale: Array  # multiplies the scheme's standard deviation
     init_bias: Array  # scheme mode: bias mean
     init_bias_std: Array  # scheme mode: bias standard deviation
@@ -229,16 +229,16 @@ def init_params(config: TrainConfig, run: RunInputs, shape: padded.ArchShape | N
     padded MLP: the draw of the architecture ``shape``, see :func:`~lossjax.core.padded.init_padded`)."""
     dtype = config.jnp_dtype
     if config.init_mode == "explicit":
-        return models.init_explicit(config.model, run.init_w, run.init_b, dtype)
+        return initializers.init_explicit(config.model, run.init_w, run.init_b, dtype)
     key = jax.random.fold_in(jax.random.key(run.seed), 0)
     if config.model.padded:
         return padded.init_padded(
             config.model, shape, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std, dtype,
-            rai=config.init_rai,
+            schemes=config.init_schemes,
         )
-    return models.init_from_scheme(
+    return initializers.init_from_scheme(
         config.model, key, run.init_scheme, run.init_scale, run.init_bias, run.init_bias_std, dtype,
-        rai=config.init_rai,
+        schemes=config.init_schemes,
     )
 
 

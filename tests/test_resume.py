@@ -228,3 +228,34 @@ def test_two_processes_equal_one(tmp_path):
     _, err = single.communicate(timeout=600)  # (the test process runs with x64 on: other random draws)
     assert single.returncode == 0, err
     assert_bitwise(results.load(out), results.load(tmp_path / "one"))
+
+
+def test_a_written_chunk_equals_xarrays_region_write(tmp_path):
+    """Store.write puts a chunk straight into the zarr arrays; the reference is xarray's own
+    region write of the same piece into a store created the same way: every array equal."""
+    import xarray as xr
+    import zarr
+
+    plan = runner.plan_sweep(runner.sweep_lib.parse_sweep(MLP), chunk_size=24)
+    layout = plan.layout
+    rng = np.random.default_rng(0)
+    piece = store.empty_piece(layout, 24)
+    for name, values in piece.items():
+        if values.dtype == bool:
+            values[...] = rng.random(values.shape) < 0.5
+        elif np.issubdtype(values.dtype, np.integer):
+            values[...] = rng.integers(-1, 300, values.shape)
+        else:
+            values[...] = np.where(rng.random(values.shape) < 0.1, np.nan, rng.normal(size=values.shape))
+    ours, reference = store.Store(tmp_path / "ours"), store.Store(tmp_path / "reference")
+    for s in (ours, reference):
+        s.folder.mkdir()
+        s.create(layout, {"name": "t"})
+    ours.write(0, 1, piece, {"seconds": 0.0})
+    lo, hi = layout.bounds(1)
+    variables = {name: (dims, piece[name]) for name, (dims, _, _, _) in layout.variables().items()}
+    xr.Dataset(variables).to_zarr(reference.path, region={"program": slice(0, 1), "run": slice(lo, hi)}, consolidated=False)
+    a, b = zarr.open_group(str(ours.path), mode="r"), zarr.open_group(str(reference.path), mode="r")
+    for name in layout.variables():
+        np.testing.assert_array_equal(a[name][...], b[name][...], err_msg=name)
+    assert (0, 1) in ours.done()

@@ -60,13 +60,14 @@ bias_std = 0.1
 chunk_size = 5
 """
 
-#: 40,000 neurons x 1,500 steps in 20 chunks: long enough to be cut mid-way.
+#: 40,000 neurons x 15,000 steps in 20 chunks: long enough to be cut mid-way (at 1,500 steps a loaded CI
+#: machine once saw all 20 chunks written before its SIGINT landed, once the store wrote faster).
 NEURONS_TOML = """\
 name = "resume"
 [data]
 dataset = "single"
 [train]
-steps = 1500
+steps = 15000
 loss = "quadratic"
 learning_rate = 0.15
 [init]
@@ -173,7 +174,7 @@ def test_interrupted_sweep_resumes_to_the_uninterrupted_result(how, neurons, tmp
 
 def test_other_sweep_in_the_folder_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(host, "use_compilation_cache", lambda: None)
-    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 1500", "steps = 3")
+    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 15000", "steps = 3")
     (tmp_path / "a.toml").write_text(small)
     (tmp_path / "b.toml").write_text(small.replace("learning_rate = 0.15", "learning_rate = 0.5"))
     out = tmp_path / "out"
@@ -193,7 +194,7 @@ def test_results_of_an_older_lossjax_are_refused(tmp_path, capsys, monkeypatch):
     before a quantity was added) is refused before training, naming the variable and --restart,
     and nothing is written; --restart recomputes it."""
     monkeypatch.setattr(host, "use_compilation_cache", lambda: None)
-    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 1500", "steps = 3")
+    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 15000", "steps = 3")
     (tmp_path / "a.toml").write_text(small)
     out = tmp_path / "out"
     assert cli.main(["run", str(tmp_path / "a.toml"), "--out", str(out), "--quiet"]) == 0

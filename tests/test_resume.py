@@ -60,14 +60,13 @@ bias_std = 0.1
 chunk_size = 5
 """
 
-#: 40,000 neurons x 15,000 steps in 20 chunks: long enough to be cut mid-way (at 1,500 steps a loaded CI
-#: machine once saw all 20 chunks written before its SIGINT landed, once the store wrote faster).
+#: 40,000 neurons x 1,500 steps in 20 chunks: long enough to be cut mid-way.
 NEURONS_TOML = """\
 name = "resume"
 [data]
 dataset = "single"
 [train]
-steps = 15000
+steps = 1500
 loss = "quadratic"
 learning_rate = 0.15
 [init]
@@ -124,8 +123,15 @@ def env(tmp_path: Path) -> dict:
     return out
 
 
+#: ``python -m lossjax.cli`` with Python's own SIGINT handler (KeyboardInterrupt) installed first. A
+#: shell that starts pytest as a background job (``pytest &``, no job control) ignores SIGINT for it and
+#: everything it starts, and Python then installs no handler: the sweep ran all 20 chunks to the end.
+CLI_AS_FROM_A_TERMINAL = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                          "sys.argv[0] = 'lossjax'; runpy.run_module('lossjax.cli', run_name='__main__')")
+
+
 def lossjax(tmp_path, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lossjax.cli", *map(str, args)], env=env(tmp_path),
+    return subprocess.Popen([sys.executable, "-c", CLI_AS_FROM_A_TERMINAL, *map(str, args)], env=env(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -156,7 +162,7 @@ def test_interrupted_sweep_resumes_to_the_uninterrupted_result(how, neurons, tmp
     _, err = proc.communicate(timeout=60)
     stopped_in = time.monotonic() - sent
     kept = store.Store(out).done()
-    assert 2 <= len(kept) < N_CHUNKS, "the sweep was not cut mid-way"
+    assert 2 <= len(kept) < N_CHUNKS, f"the sweep was not cut mid-way: exit {proc.returncode} after {stopped_in:.1f} s, stderr {err[-800:]!r}"
     assert not (out / results.RESULTS_FILE).exists()
     if how == "SIGINT":
         assert proc.returncode == 130 and stopped_in < 10, (proc.returncode, stopped_in, err)
@@ -174,7 +180,7 @@ def test_interrupted_sweep_resumes_to_the_uninterrupted_result(how, neurons, tmp
 
 def test_other_sweep_in_the_folder_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(host, "use_compilation_cache", lambda: None)
-    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 15000", "steps = 3")
+    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 1500", "steps = 3")
     (tmp_path / "a.toml").write_text(small)
     (tmp_path / "b.toml").write_text(small.replace("learning_rate = 0.15", "learning_rate = 0.5"))
     out = tmp_path / "out"
@@ -194,7 +200,7 @@ def test_results_of_an_older_lossjax_are_refused(tmp_path, capsys, monkeypatch):
     before a quantity was added) is refused before training, naming the variable and --restart,
     and nothing is written; --restart recomputes it."""
     monkeypatch.setattr(host, "use_compilation_cache", lambda: None)
-    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 15000", "steps = 3")
+    small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 1500", "steps = 3")
     (tmp_path / "a.toml").write_text(small)
     out = tmp_path / "out"
     assert cli.main(["run", str(tmp_path / "a.toml"), "--out", str(out), "--quiet"]) == 0

@@ -23,7 +23,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lossjax import config as sweep_lib
-from lossjax.core import padded
+from lossjax.core import initializers, padded
 from lossjax.core import train as train_lib
 
 #: Upper bound on runs per chunk (keeps progress and host transfers granular).
@@ -199,7 +199,8 @@ INIT_OPT_LEVEL = 1
 def init_key(config: train_lib.TrainConfig) -> tuple:
     """What θ_0 depends on besides the run: programs with equal keys share an :class:`InitProgram`."""
     mc = config.model
-    return (mc.kind, mc.n_inputs, mc.n_outputs, mc.depth, mc.width, mc.layer_groups, mc.padded, config.dtype, config.init_schemes)
+    return (mc.kind, mc.n_inputs, mc.n_outputs, mc.depth, mc.width, mc.layer_groups, mc.padded, config.dtype,
+            initializers.scheme_draws(config.init_schemes))
 
 
 class InitProgram:

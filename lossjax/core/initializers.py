@@ -94,6 +94,19 @@ def standard_draws(schemes: Sequence[str]) -> tuple[str, ...]:
     return tuple(d for d in STANDARD_DRAWS if d in kinds)
 
 
+class SchemeDraws(NamedTuple):
+    """The draws a program compiles in for the init schemes its grid holds (:func:`scheme_draws`)."""
+
+    rai: bool  # RAI's index and Beta draws
+    standard: tuple[str, ...]  # the standard draws of :func:`unit_draw`, among STANDARD_DRAWS
+
+
+def scheme_draws(schemes: Sequence[str] | None) -> SchemeDraws:
+    """The draws runs of ``schemes`` take (``None``: every scheme of :data:`INIT_SCHEMES`)."""
+    names = tuple(INIT_SCHEMES) if schemes is None else tuple(schemes)
+    return SchemeDraws("rai" in names, standard_draws(names))
+
+
 def unit_draw(key: Array, shape, scheme: Array, draws: Sequence[str] = STANDARD_DRAWS) -> Array:
     """Standard draws of the scheme's distribution (float32): N(0, 1), or U[−√3, √3] for uniform schemes.
 
@@ -207,8 +220,7 @@ def init_from_scheme(
     use: the draws no run takes are left out of the program (RAI's Beta draws double the compile
     time of a small MLP; see :func:`unit_draw` for the uniform ones); the values are the same.
     """
-    schemes = tuple(INIT_SCHEMES) if schemes is None else tuple(schemes)
-    rai, draws = "rai" in schemes, standard_draws(schemes)
+    rai, draws = scheme_draws(schemes)
     fan_outs = config.layer_sizes
     keys = jax.random.split(key, 2 * len(fan_outs))
 

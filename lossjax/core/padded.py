@@ -133,7 +133,7 @@ def mlp_apply_padded(
 
 def _padded_layer(
     kernel_key: Array, bias_key: Array, padded: tuple[int, int], fans: tuple[Array, Array], kind: int,
-    shape: ArchShape, scheme: Array, scale: Array, bias: Array, bias_std: Array, dtype, schemes: tuple[str, ...],
+    shape: ArchShape, scheme: Array, scale: Array, bias: Array, bias_std: Array, dtype, draws: initializers.SchemeDraws,
 ) -> tuple[Array, Array]:
     """One layer of :func:`init_padded`: the unpadded layer's draw with fans ``fans`` (traced),
     embedded at the top left of a ``padded`` (fan_in, fan_out) layer of zeros."""
@@ -141,10 +141,10 @@ def _padded_layer(
     rows, cols = jnp.arange(n_in, dtype=jnp.int32)[:, None], jnp.arange(n_out, dtype=jnp.int32)[None, :]
     real = (rows < fan_in) & (cols < fan_out)
     flat = jnp.where(real, rows * fan_out + cols, jnp.zeros((), jnp.int32))  # where the unpadded (fan_in, fan_out) draw has each entry
-    unit = initializers.unit_draw(kernel_key, (n_in * n_out,), scheme, initializers.standard_draws(schemes))[flat]
+    unit = initializers.unit_draw(kernel_key, (n_in * n_out,), scheme, draws.standard)[flat]
     kernel = initializers.scale_draw(unit, shape.std[kind][scheme], scale, dtype)
     plain = initializers.run_bias(bias_key, n_out, bias, bias_std)
-    if "rai" not in schemes:
+    if not draws.rai:
         bias_values = plain.astype(dtype)
     else:
         rai_scale = scale * shape.rai_std[kind].astype(jnp.asarray(scale).dtype)
@@ -175,8 +175,8 @@ def init_padded(
     """
     depth, width, n_inputs, n_outputs = config.depth, config.width, config.n_inputs, config.n_outputs
     keys = jax.random.split(key, 2 * (depth + 1))
-    schemes = tuple(initializers.INIT_SCHEMES) if schemes is None else tuple(schemes)
-    common = dict(shape=shape, scheme=scheme, scale=scale, bias=bias, bias_std=bias_std, dtype=dtype, schemes=schemes)
+    common = dict(shape=shape, scheme=scheme, scale=scale, bias=bias, bias_std=bias_std, dtype=dtype,
+                  draws=initializers.scheme_draws(schemes))
     w = shape.width
     layers = {"hidden_0": _padded_layer(keys[0], keys[1], (n_inputs, width), (n_inputs, w), FIRST, **common)}
     if depth >= 2:

@@ -8,7 +8,7 @@ program shared by the combinations of one architecture), for calls of ``devices 
 the program only (:func:`~lossjax.programs.fixed_block`: one block's training state stays in the
 CPU cache, about :data:`~lossjax.programs.BLOCK_BYTES`), never on the grid, so a run's numbers do not depend on what else is
 trained. The grid is cut into chunks (the unit results are kept, saved and resumed in, sized
-from the memory budget by :func:`~lossjax.programs.choose_chunk`); a chunk goes through the executable in calls,
+from the memory budget and the work by :func:`~lossjax.programs.choose_chunk`); a chunk goes through the executable in calls,
 padded with copies of its last run. With a results folder each finished chunk is written to the
 store of :mod:`lossjax.io.store` and a rerun skips the chunks already there; several processes
 (:mod:`lossjax.distributed`) share the chunks. Between calls Ctrl-C is honoured and the progress
@@ -31,11 +31,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lossjax import config as sweep_lib
 from lossjax import distributed, preflight
-from lossjax.programs import Compiled, ProgramGroup, bytes_per_run, choose_chunk, fixed_block, group_programs, to_data
+from lossjax.programs import (Compiled, ProgramGroup, bytes_per_run, call_limit, choose_chunk, fixed_block, group_programs,
+                              to_data)
 from lossjax.core import metrics, padded, summaries
 from lossjax.core import train as train_lib
 from lossjax.io import results as results_lib
@@ -141,18 +143,27 @@ class Plan:
     def call_runs(self, p: int, n_devices: int) -> int:
         """Runs per compiled call of program ``p``: whole blocks on each device (``lax.map`` runs them
         one after another, each in the same vmapped shape), as many as make about
-        :data:`CALL_RUN_STEPS` run-steps, never more than a chunk holds."""
+        :data:`CALL_RUN_STEPS` run-steps within :func:`~lossjax.programs.call_limit`, never more than a
+        chunk holds; the calls of a chunk are balanced, so that the last one's padding is small."""
         per_round = n_devices * self.blocks[p]
         fill = math.ceil(min(self.layout.chunk, self.layout.n_runs) / per_round)
         work = CALL_RUN_STEPS // (per_round * self.configs[p].steps)
-        return per_round * max(1, min(fill, work))
+        memory = call_limit(self.groups[self.group_of[p]].config, self.n_train, self.sweep.memory_mb) // per_round
+        rounds = max(1, min(fill, work, memory))
+        return per_round * math.ceil(fill / math.ceil(fill / rounds))
 
     def call_bytes(self, n_devices: int) -> int:
-        """Device working memory of the largest compiled call (estimate)."""
-        return max(
-            min(n_devices, math.ceil(self.layout.chunk / b)) * b * bytes_per_run(cfg, self.n_train) + 8 * cfg.steps
-            for cfg, b in zip((self.groups[g].config for g in self.group_of), self.blocks)
-        )
+        """Device working memory of the largest compiled call (estimate): a block in flight on each
+        device, and every run's θ_0 and results."""
+        largest = 0
+        for p, b in enumerate(self.blocks):
+            cfg = self.groups[self.group_of[p]].config
+            per_run = bytes_per_run(cfg, self.n_train)
+            used = min(n_devices, math.ceil(self.layout.chunk / b))
+            params = sum(fi * fo + fo for fi, fo in zip(cfg.model.fan_ins, cfg.model.layer_sizes))
+            held = self.call_runs(p, used) * (params * max(jnp.dtype(cfg.jnp_dtype).itemsize, 4) + self.layout.bytes_per_run())
+            largest = max(largest, used * b * per_run + 8 * cfg.steps + held)
+        return largest
 
 
 def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
@@ -177,8 +188,9 @@ def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
                 f"{TRAJECTORY_LIMIT_BYTES / 2**30:.0f} GiB): record every more steps, or record a smaller grid"
             )
     chunk = chunk_size or sweep.chunk_size
-    if not chunk:  # sized from the memory budget, independently of the devices (padded: the largest architecture's)
-        chunk = min(choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, 1)[0] for cfg in configs)
+    if not chunk:  # sized from the memory budget and the work, independently of the devices
+        result_bytes = results_lib.layout_of(sweep, configs, 1).bytes_per_run()
+        chunk = min(choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, 1, result_bytes=result_bytes)[0] for cfg in configs)
     layout = results_lib.layout_of(sweep, configs, max(1, min(chunk, n_runs)))
     groups = group_programs(configs, n_runs, n_train, sweep.programs if sweep.impl == "auto" else "per_architecture")
     group_of = [0] * len(configs)

@@ -103,6 +103,31 @@ def test_mlp_chunk_size_7_equals_default(mlp_default):
     assert len(np.unique(mlp_default.loss_final.values)) > 32  # the runs really differ
 
 
+def test_a_chunk_of_short_runs_holds_several_calls(tmp_path, monkeypatch):
+    """Short runs are kept in chunks of several compiled calls (one store write for many calls),
+    each call within the memory budget; the numbers equal one call per chunk, bit for bit."""
+    from lossjax import programs
+
+    short = copy.deepcopy(MLP)
+    short["train"]["steps"] = 2
+    short["run"] = {"memory_mb": 0.5}
+    sweep = runner.sweep_lib.parse_sweep(short)
+    cfg = sweep.train_config(sweep.static_combinations()[0], 2, 1)
+    two_runs = 2 * programs.bytes_per_run(cfg, 100)  # blocks of 2 runs (moons: 100 training points)
+    monkeypatch.setattr(programs, "BLOCK_BYTES", {"neuron": two_runs, "mlp": two_runs})
+    plan = runner.plan_sweep(sweep)
+    limit = programs.call_limit(cfg, plan.n_train, 0.5)
+    call = plan.call_runs(0, 2)
+    assert plan.blocks[0] == 2 and 4 <= limit < 64  # the budget holds a few blocks, not the grid
+    assert plan.layout.chunk == 64 and call <= limit and 64 % call == 0  # one chunk, balanced calls
+    with jax.numpy_dtype_promotion("standard"):
+        runner.run_sweep(short, devices=jax.devices()[:2], out=tmp_path / "default")
+        runner.run_sweep(short, devices=jax.devices()[:2], out=tmp_path / "calls", chunk_size=call)
+    assert len(store.Store(tmp_path / "default").markers()) == 1
+    assert len(store.Store(tmp_path / "calls").markers()) == 64 // call
+    assert_bitwise(results.load(tmp_path / "default"), results.load(tmp_path / "calls"))
+
+
 def test_seeds_alone_equal_seeds_in_a_larger_sweep(mlp_default):
     alone = copy.deepcopy(MLP)
     alone["train"]["seed"] = {"num": 32}

@@ -310,3 +310,26 @@ def test_recording_a_trajectory_changes_no_result():
         for name in train.Summary._fields:
             np.testing.assert_array_equal(getattr(out[every][0], name), getattr(out[0][0], name), err_msg=name)
     np.testing.assert_array_equal(out[3][1].loss, out[1][1].loss[:, ::3])
+
+
+def test_a_one_step_run_is_the_first_step_of_a_longer_run():
+    """A one-step run takes its update from θ_0's evaluation (no scan); a two-step run takes the
+    same update inside its scan. Full batch, float32, a tanh MLP with scheme init: θ_0's and θ_1's
+    observations (every observed quantity, the trajectory's first two records, with Adam's state
+    started in step 0) agree to float32 rounding."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(24, 3)).astype(np.float32)
+    y = (rng.random((24, 1)) < 0.5).astype(np.float32)
+    data = train.Data(jnp.asarray(x), jnp.asarray(y), jnp.zeros((0, 3), jnp.float32), jnp.zeros((0, 1), jnp.float32))
+    mc = models.ModelConfig(kind="mlp", n_inputs=3, depth=2, width=5, hidden_activation="tanh")
+    batch = runs(np.float32, seed=[0, 1, 2], learning_rate=0.3, init_scheme=initializers.init_scheme_index("he"))
+    traj = {}
+    with jax.numpy_dtype_promotion("standard"):  # optax's Adam promotes (see tests/test_optimizers.py)
+        for steps in (1, 2):
+            cfg = train.TrainConfig(model=mc, loss="bce", optimizer="adam", dtype="float32", steps=steps,
+                                    init_mode="scheme", record_every=1)
+            _, traj[steps] = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))(batch, data)
+    for q in metrics.OBSERVED:
+        one, two = np.asarray(getattr(traj[1], q.name)), np.asarray(getattr(traj[2], q.name))
+        np.testing.assert_allclose(one, two[:, :2], rtol=2e-6, atol=1e-7, err_msg=q.name)
+    assert not np.allclose(np.asarray(traj[1].loss)[:, 0], np.asarray(traj[1].loss)[:, 1])  # the step moved θ

@@ -316,21 +316,29 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
         optimizer = make_optimizer(config.optimizer, run.learning_rate, config.jnp_dtype)
         # θ_0 and θ_T are evaluated outside the scan, so that inside it only what the
         # accumulators (and records) need is computed (XLA removes the rest of each step).
-        obs0, _ = evaluate(params0, 0)
+        obs0, grads0 = evaluate(params0, 0)
 
-        def step(carry, t):
+        def advance(carry, obs, grads, t):
+            """Update t from the observation and gradient at θ_t."""
             params, opt_state, acc, round_state = carry
-            obs, grads = evaluate(params, t)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             new_params, round_state = rounding.apply(
                 config.update_rounding, params, updates, round_state, jax.random.fold_in(round_key, t)
             )
             unchanged = metrics.layer_unchanged(_layers(config, params), _layers(config, new_params))
             acc = summaries.accumulate(acc, obs, t, thresholds, is_update=True, unchanged=unchanged)
-            return (new_params, opt_state, acc, round_state), obs
+            return new_params, opt_state, acc, round_state
+
+        def step(carry, t):
+            obs, grads = evaluate(carry[0], t)
+            return advance(carry, obs, grads, t), obs
 
         carry = (params0, optimizer.init(params0), summaries.start(obs0, n_steps), rounding.init_state(config.update_rounding, params0))
-        (params, _, acc, _), records = _scan_steps(step, carry, n_steps, record_every)
+        if n_steps == 1:  # the only step is taken from θ_0's evaluation: no scan, one evaluation less
+            params, _, acc, _ = advance(carry, obs0, grads0, jnp.zeros((), jnp.int32))
+            records = None if not record_every else jax.tree_util.tree_map(lambda o: o[None], obs0)
+        else:
+            (params, _, acc, _), records = _scan_steps(step, carry, n_steps, record_every)
 
         # The final evaluation at θ_T, on the whole training set.
         final, _ = model.evaluate(params, data.x_train, y_train, jax.random.fold_in(sample_key, n_steps))

@@ -147,7 +147,7 @@ def check_report(sweep: Sweep, layout, attrs: dict) -> None:
     import numpy as np
 
     from lossjax import reports
-    from lossjax.io import store
+    from lossjax.io import figures, store
 
     values = {"real": 0.5, "count": 1, "step": 1, "flag": 0, "outcome": 0, "code": 0}
     kinds = {name: ("real" if np.dtype(dt).kind == "f" else "count") for name, (_, dt, _, _) in layout.variables().items()}
@@ -158,7 +158,7 @@ def check_report(sweep: Sweep, layout, attrs: dict) -> None:
     report = reports.load(sweep.report)
     with tempfile.TemporaryDirectory(prefix="lossjax-report-check-") as scratch:
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), figures.not_rendered():
                 report(ds, Path(scratch))
         except (KeyError, AttributeError, IndexError) as e:
             raise SweepError(f"{sweep.name}: report {sweep.report!r} does not fit this sweep (on results of its shape "

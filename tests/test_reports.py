@@ -480,3 +480,18 @@ def test_report_phase(tmp_path):
         assert row["dead init"] == g4(r.dead_init.values.mean())
         assert row["born dead"] == g4(r.born_dead.values.astype(float).mean())
         assert row["‖g‖ first layer at init"] == g4(r.layer_grad_norm_init.sel(layer=0).values.mean())
+
+
+def test_figures_not_rendered_are_closed_unwritten(tmp_path):
+    """The report check before training builds a report's figures without rendering them; after
+    it, figures are written again (a PNG file)."""
+    import matplotlib.pyplot as plt
+
+    from lossjax.io import figures
+
+    fig = plt.figure()
+    with figures.not_rendered():
+        figures.save_figure(fig, tmp_path / "checked.png")
+    assert not (tmp_path / "checked.png").exists() and fig.number not in plt.get_fignums()
+    figures.save_figure(plt.figure(), tmp_path / "written.png")
+    assert (tmp_path / "written.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,6 +5,8 @@ Figures and tables are written atomically (temporary file + ``os.replace``), lik
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -17,10 +19,27 @@ from lossjax.io.atomic import atomic_write  # noqa: E402
 OUTCOME_COLOURS = {"converged": "#2b8a3e", "slow": "#f08c00", "stalled": "#c92a2a", "diverged": "#5f3dc4"}
 
 
+#: False inside :func:`not_rendered`.
+_RENDER = [True]
+
+
+@contextlib.contextmanager
+def not_rendered() -> Iterator[None]:
+    """Within it, :func:`save_figure` closes figures without rendering or writing them: a report
+    tried on stand-in results before training (``lossjax.preflight.check_report``) reads every
+    variable it needs but skips the rendering (about 1 s a figure)."""
+    _RENDER.append(False)
+    try:
+        yield
+    finally:
+        _RENDER.pop()
+
+
 def save_figure(fig: "plt.Figure", path: str | Path, *, dpi: int = 120) -> Path:
-    """Saves ``fig`` as PNG to ``path`` atomically and closes it."""
+    """Saves ``fig`` as PNG to ``path`` atomically and closes it (see :func:`not_rendered`)."""
     path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
+    if _RENDER[-1]:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png"))
     plt.close(fig)
     return path
 

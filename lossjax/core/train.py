@@ -7,7 +7,8 @@ run's batched values (seed, learning rate, initial parameters, target) and ``dat
 training and test sets, shared by every run. The whole run is a ``lax.scan`` over steps whose
 carry holds the parameters, the optimiser state and the metric accumulators of
 :mod:`lossjax.core.metrics`; nothing leaves the scan but O(1) summaries per run (and, when asked, a
-trajectory sampled every ``record_every`` steps).
+trajectory sampled every ``record_every`` steps). A one-step run has no scan: its update is taken
+from the evaluation at θ_0.
 
 Typical use (the runner in :mod:`lossjax.runner` does this, plus chunking and sharding)::
 

@@ -235,7 +235,7 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
         Key(Param("chunk_size", int, "runs per chunk, the unit results are written and resumed in; 0: sized from memory_mb",
                   0, minimum=0, below=_BIG)),
         Key(Param("memory_mb", float, "memory budget of a compiled call and of a chunk's results, in MiB", 1024.0, above=0)),
-        Key(Param("programs", str, "how an MLP grid's architectures become compiled programs: per_architecture "
+        Key(Param("programs", str, "how an MLP grid's architectures (and losses) become compiled programs: per_architecture "
                   "(each its own: a run's numbers do not depend on the rest of the grid), auto (padded into shared "
                   "programs where the cost model expects it to pay; numbers then move by float rounding with the "
                   "grid), or fewest", "per_architecture", choices=PROGRAM_MODES)),

@@ -197,7 +197,7 @@ def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
     for g, group in enumerate(groups):
         for p in group.members:
             group_of[p] = g
-    shapes = [padded.arch_shape(cfg.model) if groups[g].config.model.padded else None for cfg, g in zip(configs, group_of)]
+    shapes = [groups[g].shape(cfg) for cfg, g in zip(configs, group_of)]
     blocks = [fixed_block(groups[g].config, n_train) for g in group_of]
     return Plan(sweep, dataset, combos, configs, blocks, layout, n_train, groups, group_of, shapes)
 

@@ -96,7 +96,7 @@ def test_masked_units_output_zero_and_skipped_layers_pass_through():
     assert np.all(np.asarray(pre[1])[1:] == 0)  # skipped layers 2 and 3: no pre-activation
 
 
-def _sweep(dtype: str, mode: str, steps: int) -> dict:
+def _sweep(dtype: str, mode: str, steps: int, loss: str) -> dict:
     raw = tomllib.loads(f"""
 name = "padded"
 [model]
@@ -112,7 +112,7 @@ batch_size = 8
 [train]
 steps = {steps}
 dtype = "{dtype}"
-loss = "bce"
+loss = {loss}
 optimizer = "momentum"
 learning_rate = 0.3
 seed = {{ num = 10 }}
@@ -132,13 +132,20 @@ programs = "{mode}"
 EXACT_KINDS = ("count", "step", "flag", "probe", "outcome", "code")
 
 
-@pytest.mark.parametrize("dtype, rtol, steps", [("float64", 1e-9, 20), ("float32", 2e-4, 10)])
-def test_padded_program_gives_each_architecture_its_own_numbers(dtype, rtol, steps):
-    alone = lossjax.run_sweep(_sweep(dtype, "per_architecture", steps))
-    together = lossjax.run_sweep(_sweep(dtype, "fewest", steps))
-    assert alone.attrs["programs"].startswith("4 compiled programs")
+@pytest.mark.parametrize("dtype, rtol, steps, loss", [
+    ("float64", 1e-9, 20, '["bce", "quadratic"]'),  # one program switching between a loss on logits and one on outputs
+    ("float32", 2e-4, 10, '"bce"'),
+])
+def test_padded_program_gives_each_architecture_its_own_numbers(dtype, rtol, steps, loss):
+    """Alone: each (architecture, loss) its own unpadded program; together: one padded program
+    (that switches between the losses), every result the same."""
+    alone = lossjax.run_sweep(_sweep(dtype, "per_architecture", steps, loss))
+    together = lossjax.run_sweep(_sweep(dtype, "fewest", steps, loss))
+    n_losses = loss.count('"') // 2
+    assert alone.attrs["programs"].startswith(f"{4 * n_losses} compiled programs")
     assert together.attrs["programs"].startswith("1 compiled programs")
     assert "padded to depth 3, width 5" in together.attrs["programs"]
+    assert ("losses bce, quadratic" in together.attrs["programs"]) == (n_losses == 2)
     assert int(alone.born_dead.sum()) > 0  # the grid has born-dead nets (ReLU, negative biases)
     kinds = {q.name: q.kind for q in lossjax.core.summaries.RESULTS}
     kinds.update({f"traj_{q.name}": q.kind for q in lossjax.core.metrics.OBSERVED})
@@ -163,12 +170,27 @@ def _mlp(depth: int, width: int, **kw) -> train_lib.TrainConfig:
 
 
 def test_grouping_modes():
-    configs = [_mlp(d, w) for d in (1, 2, 8) for w in (2, 16)] + [_mlp(2, 4, loss="hinge")]
+    configs = [_mlp(d, w) for d in (1, 2, 8) for w in (2, 16)] + [_mlp(2, 4, optimizer="adam")]
     assert [g.members for g in programs.group_programs(configs, 100, 64, "per_architecture")] == [(p,) for p in range(7)]
     fewest = programs.group_programs(configs, 100, 64, "fewest")
-    assert [g.members for g in fewest] == [(0, 1, 2, 3, 4, 5), (6,)]  # the hinge net is another program
+    assert [g.members for g in fewest] == [(0, 1, 2, 3, 4, 5), (6,)]  # the Adam net is another program
     assert (fewest[0].config.model.depth, fewest[0].config.model.width, fewest[0].config.model.padded) == (8, 16, True)
+    assert fewest[0].config.losses is None  # one loss: nothing to switch
     assert fewest[1].config == configs[6]  # a lone combination keeps its own, unpadded config
+
+
+def test_losses_share_a_padded_program_with_exact_gradients_only():
+    """Combinations that differ in the loss share a padded program that switches between them
+    (each member's ArchShape names its loss); the score-function estimator's do not."""
+    configs = [_mlp(1, 2), _mlp(3, 2, loss="hinge"), _mlp(3, 2)]
+    (group,) = programs.group_programs(configs, 100, 64, "fewest")
+    assert group.members == (0, 1, 2) and group.config.losses == ("quadratic", "hinge")
+    assert [int(group.shape(c).loss) for c in configs] == [0, 1, 0]
+    assert [int(group.shape(c).depth) for c in configs] == [1, 3, 3]
+    score = [_mlp(1, 2, loss="zero_one", estimator="score_function"), _mlp(1, 3, loss="bce", estimator="score_function")]
+    assert len(programs.group_programs(score, 100, 64, "fewest")) == 2
+    with pytest.raises(ValueError, match="losses"):
+        train_lib.TrainConfig(model=configs[0].model, losses=("quadratic", "hinge"))  # not a padded model
 
 
 def test_cost_model_pads_cheap_training_and_splits_expensive_widths():

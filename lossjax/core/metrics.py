@@ -208,7 +208,8 @@ class Evaluation(NamedTuple):
     logits: Array  # (batch, K)
     outputs: Array  # (batch, K)
     targets: Array  # (batch, K)
-    loss_input: str  # "logits" or "output": which of the two the loss reads (static)
+    loss_input: str | Array  # "logits" or "output": which of the two the loss reads (a bool array, True: logits,
+    # in a program that switches between losses that read different ones)
     grads: Any  # the gradient pytree
     params: Any  # the parameter pytree
     layer_grads: tuple  # per group: (weight gradient, bias gradient, stacked)
@@ -351,16 +352,20 @@ def observe(e: Evaluation) -> Observation:
     return Observation(*(q.compute(e) for q in OBSERVED))
 
 
-def accuracy(logits: Array, outputs: Array, targets: Array, loss_input: str) -> Array:
+def accuracy(logits: Array, outputs: Array, targets: Array, loss_input: str | Array) -> Array:
     """Share of correctly classified samples.
 
     K classes: argmax of the logits against argmax of the one-hot target. Binary: the
-    prediction is ``z > 0`` for losses on logits and ``a > 0.5`` for losses on outputs.
+    prediction is ``z > 0`` for losses on logits and ``a > 0.5`` for losses on outputs
+    (``loss_input``: ``"logits"``, ``"output"``, or a traced bool, True for logits).
     """
     if logits.shape[-1] > 1:
         correct = jnp.argmax(logits, axis=-1) == jnp.argmax(targets, axis=-1)
     else:
-        positive = logits[:, 0] > 0 if loss_input == "logits" else outputs[:, 0] > 0.5
+        if isinstance(loss_input, str):
+            positive = logits[:, 0] > 0 if loss_input == "logits" else outputs[:, 0] > 0.5
+        else:
+            positive = jnp.where(loss_input, logits[:, 0] > 0, outputs[:, 0] > 0.5)
         correct = positive == (targets[:, 0] > 0.5)
     return jnp.mean(correct.astype(jnp.float32))
 

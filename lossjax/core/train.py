@@ -71,6 +71,9 @@ class TrainConfig:
         report ``roundoff_decided`` (see :mod:`lossjax.core.metrics`).
       update_rounding: how θ + Δθ is rounded to the parameters' dtype (a name in
         :data:`~lossjax.core.rounding.UPDATE_ROUNDINGS`).
+      losses: a padded MLP program that trains several losses (``None``: ``loss`` alone); each call
+        trains ``losses[shape.loss]`` (:class:`~lossjax.core.padded.ArchShape`), chosen by
+        ``lax.switch`` inside the program. Exact gradients only.
     """
 
     model: models.ModelConfig
@@ -87,6 +90,7 @@ class TrainConfig:
     init_schemes: tuple[str, ...] | None = None
     roundoff_probe: bool = False
     update_rounding: str = "nearest"
+    losses: tuple[str, ...] | None = None
 
     def __post_init__(self):
         rounding.check_rounding(self.update_rounding)
@@ -106,6 +110,9 @@ class TrainConfig:
             )
         if self.score_samples < 2:
             raise ValueError(f"score_samples must be >= 2, got {self.score_samples}")
+        if self.losses is not None and (not self.model.padded or self.estimator != "exact" or self.loss not in self.losses):
+            raise ValueError(f"losses = {self.losses} switches the loss of a padded MLP program with exact gradients, "
+                             f"and holds loss = {self.loss!r}")
 
     @property
     def gradient_estimator(self) -> Estimator:
@@ -153,7 +160,8 @@ class Model(NamedTuple):
     """The model of a :class:`TrainConfig`, ready to evaluate (static: closed over, not traced)."""
 
     config: TrainConfig
-    loss: losses_lib.Loss
+    losses: tuple  # the loss (losses_lib.Loss), or the losses a padded program switches between
+    loss_index: Array | None  # which of ``losses`` (None: the only one)
     apply: Callable  # (params, x) -> (logits, pre-activations)
     output: activations_lib.Activation  # output activation the passes use (may be straight-through)
     true_activations: tuple  # per group of layers: the true activation, for the metrics
@@ -164,33 +172,47 @@ class Model(NamedTuple):
     def build(cls, config: TrainConfig, shape: padded.ArchShape | None = None) -> "Model":
         """The model of ``config``; a padded MLP (``config.model.padded``) needs the ``shape`` it trains."""
         mc, estimator = config.model, config.gradient_estimator
-        loss = losses_lib.get_loss(config.loss)
-        estimator.check(loss)
+        losses = tuple(losses_lib.get_loss(name) for name in (config.losses or (config.loss,)))
+        for loss in losses:
+            estimator.check(loss)
         hidden = activations_lib.get_activation(mc.hidden_activation)
         output = activations_lib.get_activation(mc.activation)
         groups = len(mc.layer_groups)
         activations = (hidden,) * (groups - 1) + (output,)
         if not mc.padded:
             apply = models.make_apply(mc, estimator.activation(hidden).fn)
-            return cls(config, loss, apply, estimator.activation(output), activations, (None,) * groups, mc.layer_sizes)
+            return cls(config, losses, None, apply, estimator.activation(output), activations, (None,) * groups,
+                       mc.layer_sizes)
         if shape is None:
             raise ValueError("a padded MLP is trained with the architecture it holds: pass shape (lossjax.core.padded.ArchShape)")
         apply = lambda params, x: padded.mlp_apply_padded(params, x, estimator.activation(hidden).fn, shape)  # noqa: E731
         units = (padded.unit_mask(mc.width, shape),) * (groups - 1) + (None,)
-        return cls(config, loss, apply, estimator.activation(output), activations, units, padded.layer_sizes(mc, shape))
+        index = shape.loss if len(losses) > 1 else None
+        return cls(config, losses, index, apply, estimator.activation(output), activations, units, padded.layer_sizes(mc, shape))
 
     def forward(self, params, x):
         """(logits, pre-activations of every layer, outputs)."""
         logits, pre_activations = self.apply(params, x)
         return logits, pre_activations, self.output.fn(logits)
 
-    def prediction(self, logits, outputs):
-        """What the loss reads: the logits or the outputs."""
-        return logits if self.loss.input == "logits" else outputs
+    def loss_value(self, logits, outputs, y):
+        """The loss on the batch, from the logits or the outputs, whichever it reads."""
+        values = [lambda z, a, y, loss=loss: loss.fn(z if loss.input == "logits" else a, y) for loss in self.losses]
+        if self.loss_index is None:
+            return values[0](logits, outputs, y)
+        return jax.lax.switch(self.loss_index, values, logits, outputs, y)
+
+    @property
+    def loss_input(self) -> str | Array:
+        """What the loss reads: ``"logits"``, ``"output"`` or, switched between losses that differ, a bool (logits)."""
+        inputs = [loss.input for loss in self.losses]
+        if len(set(inputs)) == 1:
+            return inputs[0]
+        return jnp.asarray([i == "logits" for i in inputs])[self.loss_index]
 
     def objective(self, params, x, y):
         logits, pre_activations, outputs = self.forward(params, x)
-        return self.loss.fn(self.prediction(logits, outputs), y), (logits, pre_activations, outputs)
+        return self.loss_value(logits, outputs, y), (logits, pre_activations, outputs)
 
     def evaluate(self, params, x, y, key) -> tuple[Observation, object]:
         """The observation at ``params`` on the batch ``(x, y)`` and the gradient the optimiser gets."""
@@ -202,7 +224,7 @@ class Model(NamedTuple):
         def score():
             logits_fn = lambda p: self.forward(p, x)[0]  # noqa: E731
             return score_function_gradient(
-                logits_fn, params, self.loss.fn, y, key, config.score_samples, config.jnp_dtype, config.metric_dtype
+                logits_fn, params, self.losses[0].fn, y, key, config.score_samples, config.jnp_dtype, config.metric_dtype
             )
 
         grads = config.gradient_estimator.gradient(exact, score)
@@ -211,7 +233,7 @@ class Model(NamedTuple):
             logits=logits,
             outputs=outputs,
             targets=y,
-            loss_input=self.loss.input,
+            loss_input=self.loss_input,
             grads=grads,
             params=params,
             layer_grads=_layers(config, grads),
@@ -400,5 +422,5 @@ def _test_metrics(model: Model, params, data: Data) -> tuple[Array, Array]:
         nan = jnp.full((), jnp.nan, mdtype)
         return nan, nan
     logits, _, outputs = model.forward(params, data.x_test)
-    loss = model.loss.fn(model.prediction(logits, outputs), data.y_test).astype(mdtype)
-    return loss, metrics.accuracy(logits, outputs, data.y_test, model.loss.input)
+    loss = model.loss_value(logits, outputs, data.y_test).astype(mdtype)
+    return loss, metrics.accuracy(logits, outputs, data.y_test, model.loss_input)

@@ -185,10 +185,14 @@ def init_padded(
     layers = {"hidden_0": _padded_layer(keys[0], keys[1], (n_inputs, width), (n_inputs, w), FIRST, **common)}
     if depth >= 2:
         draw = lambda k_kernel, k_bias: _padded_layer(k_kernel, k_bias, (width, width), (w, w), HIDDEN, **common)  # noqa: E731
-        kernels, biases = jax.vmap(draw)(keys[2 : 2 * depth : 2], keys[3 : 2 * depth : 2])
-        real = jnp.arange(1, depth, dtype=jnp.int32) < shape.depth  # layers D..depth-1 are skipped: all zero
-        layers["hidden"] = (jnp.where(real[:, None, None], kernels, jnp.zeros_like(kernels)),
-                            jnp.where(real[:, None], biases, jnp.zeros_like(biases)))
+        skipped = lambda k_kernel, k_bias: (jnp.zeros((width, width), dtype), jnp.zeros((width,), dtype))  # noqa: E731
+
+        def layer(i_keys):  # layers D..depth-1 are skipped: all zero, and not drawn
+            i, k_kernel, k_bias = i_keys
+            return jax.lax.cond(i < shape.depth, draw, skipped, k_kernel, k_bias)
+
+        layers["hidden"] = jax.lax.map(layer, (jnp.arange(1, depth, dtype=jnp.int32), keys[2 : 2 * depth : 2],
+                                               keys[3 : 2 * depth : 2]))
     out = 2 * shape.depth
     layers["output"] = _padded_layer(keys[out], keys[out + 1], (width, n_outputs), (w, n_outputs), OUTPUT, **common)
     return {"params": {name: {"kernel": k, "bias": b} for name, (k, b) in layers.items()}}

@@ -38,11 +38,25 @@ MAX_CHUNK = 1 << 20
 BLOCK_BYTES = {"neuron": 16 << 20, "mlp": 4 << 20}
 
 
+def _itemsize(config: train_lib.TrainConfig) -> int:
+    """Bytes of one value in the estimates below (at least float32's: metrics and optimisers use it)."""
+    return max(jnp.dtype(config.jnp_dtype).itemsize, 4)
+
+
+def _n_params(config: train_lib.TrainConfig) -> int:
+    mc = config.model
+    return sum(fi * fo + fo for fi, fo in zip(mc.fan_ins, mc.layer_sizes))
+
+
+def param_bytes(config: train_lib.TrainConfig) -> int:
+    """Bytes of one run's parameters θ (as the estimates count them)."""
+    return _itemsize(config) * _n_params(config)
+
+
 def bytes_per_run(config: train_lib.TrainConfig, n_train: int) -> int:
     """A generous estimate of device memory per run (parameters, optimiser, activations, records)."""
     mc = config.model
-    itemsize = max(jnp.dtype(config.jnp_dtype).itemsize, 4)
-    n_params = sum(fi * fo + fo for fi, fo in zip(mc.fan_ins, mc.layer_sizes))
+    itemsize, n_params = _itemsize(config), _n_params(config)
     batch = config.batch_size or n_train
     units = sum(mc.layer_sizes)
     records = (config.steps // config.record_every + 1) if config.record_every else 0

@@ -31,13 +31,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from lossjax import config as sweep_lib
 from lossjax import distributed, preflight
 from lossjax.programs import (Compiled, ProgramGroup, bytes_per_run, call_limit, choose_chunk, fixed_block, group_programs,
-                              to_data)
+                              param_bytes, to_data)
 from lossjax.core import metrics, padded, summaries
 from lossjax.core import train as train_lib
 from lossjax.io import results as results_lib
@@ -160,8 +159,7 @@ class Plan:
             cfg = self.groups[self.group_of[p]].config
             per_run = bytes_per_run(cfg, self.n_train)
             used = min(n_devices, math.ceil(self.layout.chunk / b))
-            params = sum(fi * fo + fo for fi, fo in zip(cfg.model.fan_ins, cfg.model.layer_sizes))
-            held = self.call_runs(p, used) * (params * max(jnp.dtype(cfg.jnp_dtype).itemsize, 4) + self.layout.bytes_per_run())
+            held = self.call_runs(p, used) * (param_bytes(cfg) + self.layout.bytes_per_run())
             largest = max(largest, used * b * per_run + 8 * cfg.steps + held)
         return largest
 

@@ -96,6 +96,50 @@ def test_masked_units_output_zero_and_skipped_layers_pass_through():
     assert np.all(np.asarray(pre[1])[1:] == 0)  # skipped layers 2 and 3: no pre-activation
 
 
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize("depth", [1, 2, 4, 5])
+def test_hidden_stack_gradient_is_autodiff_of_the_real_layers(depth, first):
+    """The loop over the real stacked layers and its hand-assembled VJP against jax autodiff of
+    the same layers unrolled in Python (float64): outputs, zeros for skipped layers, and the
+    gradient of a function of both the output and every pre-activation (a cotangent on each)."""
+    rng = np.random.default_rng(depth)
+    n_stacked, width, n = 4, 3, 7  # padded depth 5: stacked layers 1..4
+    kernels = jnp.asarray(rng.normal(size=(n_stacked, width, width)))
+    biases = jnp.asarray(rng.normal(size=(n_stacked, width)))
+    h0 = jnp.asarray(rng.normal(size=(width, n) if first else (n, width)))
+    units = jnp.asarray([True, True, False])
+    units = units[:, None] if first else units[None, :]
+    weights = jnp.asarray(rng.normal(size=(n_stacked,) + h0.shape))
+
+    def act(z):
+        return jnp.where(units, jnp.tanh(z), 0.0)
+
+    def stack(h, kernels, biases):
+        out, zs = padded.hidden_stack(jnp.tanh, first, h, kernels, biases, units, jnp.int32(depth))
+        return jnp.sum(out ** 2) + jnp.sum(weights * jnp.sin(zs)), (out, zs)
+
+    def unrolled(h, kernels, biases):
+        zs = []
+        for i in range(depth - 1):
+            z = kernels[i].T @ h + biases[i][:, None] if first else h @ kernels[i] + biases[i][None, :]
+            zs.append(z)
+            h = act(z)
+        zs += [jnp.zeros_like(h)] * (n_stacked - len(zs))
+        zs = jnp.stack(zs)
+        return jnp.sum(h ** 2) + jnp.sum(weights * jnp.sin(zs)), (h, zs)
+
+    (value, (out, zs)), grads = jax.value_and_grad(stack, argnums=(0, 1, 2), has_aux=True)(h0, kernels, biases)
+    (want, (want_out, want_zs)), want_grads = jax.value_and_grad(unrolled, argnums=(0, 1, 2), has_aux=True)(
+        h0, kernels, biases)
+    np.testing.assert_allclose(value, want, rtol=1e-13)
+    np.testing.assert_allclose(out, want_out, rtol=1e-13)
+    np.testing.assert_array_equal(np.asarray(zs)[depth - 1:], 0.0)
+    np.testing.assert_allclose(zs, want_zs, rtol=1e-13)
+    for got, ref in zip(grads, want_grads):
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14)
+    assert np.all(np.asarray(grads[1])[depth - 1:] == 0) and np.all(np.asarray(grads[2])[depth - 1:] == 0)
+
+
 def _sweep(dtype: str, mode: str, steps: int, loss: str) -> dict:
     raw = tomllib.loads(f"""
 name = "padded"

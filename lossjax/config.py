@@ -198,7 +198,7 @@ KEYS: Mapping[str, Mapping[str, Key]] = _declare(
                   nullable=True), "batched", form="range"),
     ]),
     ("train", [
-        Key(Param("steps", int, "number of updates T", 300, minimum=1, below=2**31 - 1), "static"),
+        Key(Param("steps", int, "number of updates T (0: observe θ_0 only)", 300, minimum=0, below=2**31 - 1), "static"),
         _spec("loss", "loss", "quadratic", losses.LOSSES, losses.get_loss),
         _choices("optimizer", "optimiser", "sgd", optimizers.OPTIMIZERS, "static"),
         Key(Param("learning_rate", float, "learning rate", 0.1, above=0), "batched", form="range"),

@@ -95,7 +95,7 @@ def choose_chunk(
     if chunk_size:
         largest = chunk_size
     else:
-        work = max(call_limit(config, n_train, memory_mb), CHUNK_RUN_STEPS // config.steps)
+        work = max(call_limit(config, n_train, memory_mb), CHUNK_RUN_STEPS // max(config.steps, 1))
         host = int(memory_mb * 2**20 // (2 * (result_bytes + 80)))
         largest = max(1, min(work, host, MAX_CHUNK))
     n_chunks = math.ceil(n_runs / largest)

@@ -146,7 +146,7 @@ class Plan:
         chunk holds; the calls of a chunk are balanced, so that the last one's padding is small."""
         per_round = n_devices * self.blocks[p]
         fill = math.ceil(min(self.layout.chunk, self.layout.n_runs) / per_round)
-        work = CALL_RUN_STEPS // (per_round * self.configs[p].steps)
+        work = CALL_RUN_STEPS // (per_round * max(self.configs[p].steps, 1))
         memory = call_limit(self.groups[self.group_of[p]].config, self.n_train, self.sweep.memory_mb) // per_round
         rounds = max(1, min(fill, work, memory))
         return per_round * math.ceil(fill / math.ceil(fill / rounds))

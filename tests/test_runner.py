@@ -401,3 +401,24 @@ def test_programs_of_one_architecture_share_one_init_program():
         ds = runner.run_sweep(spec)
     assert len(built) == 1
     assert ds.sizes["loss"] == 2 and ds.sizes["optimizer"] == 2
+
+
+def test_a_zero_step_combination_holds_theta0_of_the_trained_one():
+    """A sweep with steps = [0, 10] (two programs, records every 5 steps): the zero-step runs'
+    results at θ_T, and their one trajectory record, equal the ten-step runs' at θ_0 (same seeds,
+    so the same θ_0); the zero-step records after θ_0 are NaN."""
+    spec = {
+        "name": "zero_steps",
+        "model": {"kind": "mlp", "activation": "sigmoid", "hidden_activation": "tanh", "depth": 2, "width": 4},
+        "data": {"dataset": "xor"},
+        "train": {"steps": [0, 10], "loss": "bce", "learning_rate": 0.5, "seed": {"num": 3}, "record_every": 5},
+    }
+    ds = runner.run_sweep(sweep_lib.parse_sweep(spec), devices=jax.devices()[:1], progress=False)
+    zero, ten = ds.sel(steps=0), ds.sel(steps=10)
+    same = lambda a, b: np.testing.assert_allclose(a.values, b.values, rtol=1e-6)  # noqa: E731  (two programs: float32 rounding)
+    same(zero.loss_final, ten.loss_initial)
+    same(zero.dead_final, ten.dead_init)
+    same(zero.layer_grad_norm_final, ten.layer_grad_norm_init)
+    same(zero.traj_loss.isel(step=0), ten.traj_loss.isel(step=0))
+    assert np.all(np.isnan(zero.traj_loss.isel(step=slice(1, None)).values))
+    assert not np.array_equal(ten.loss_final.values, ten.loss_initial.values)

@@ -183,10 +183,16 @@ def test_non_numeric_or_non_finite_learning_rate(lr):
     assert "[train].learning_rate" in message
 
 
-@pytest.mark.parametrize("steps", [0, -3, [10, 0], 2.5])
-def test_steps_must_be_positive_integers(steps):
+@pytest.mark.parametrize("steps", [-1, -3, [10, -1], 2.5])
+def test_steps_must_be_non_negative_integers(steps):
     message = error_of(sweep_with(train={"steps": steps}))
     assert "[train].steps" in message
+
+
+def test_zero_steps_is_a_sweep_of_theta0_alone():
+    """steps = 0 is accepted (observes θ_0 alone), also with records, whose one record is θ_0."""
+    sweep = parse_sweep(sweep_with(train={"steps": [0, 10], "record_every": 5}))
+    assert sorted(sweep.axis("steps").values) == [0, 10]
 
 
 @pytest.mark.parametrize("steps, every", [(10, 3), ([10, 12], 4), (10, 20)])

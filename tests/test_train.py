@@ -229,7 +229,7 @@ def test_target_field_replaces_the_data_targets():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"steps": 0}, "steps"),
+        ({"steps": -1}, "steps"),
         ({"steps": 10, "record_every": 3}, "record_every"),
         ({"record_every": -1}, "record_every"),
         ({"dtype": "float8"}, "dtype"),
@@ -333,3 +333,50 @@ def test_a_one_step_run_is_the_first_step_of_a_longer_run():
         one, two = np.asarray(getattr(traj[1], q.name)), np.asarray(getattr(traj[2], q.name))
         np.testing.assert_allclose(one, two[:, :2], rtol=2e-6, atol=1e-7, err_msg=q.name)
     assert not np.allclose(np.asarray(traj[1].loss)[:, 0], np.asarray(traj[1].loss)[:, 1])  # the step moved θ
+
+
+INIT_FINAL = [("loss_initial", "loss_final"), ("output_initial", "output_final"), ("saturated_init", "saturated_final"),
+              ("dead_init", "dead_final"), ("layer_saturated_init", "layer_saturated_final"),
+              ("layer_dead_init", "layer_dead_final"), ("layer_dormant_init", "layer_dormant_final"),
+              ("layer_grad_norm_init", "layer_grad_norm_final")]
+
+
+def test_a_zero_step_run_observes_theta0_alone():
+    """steps = 0: no update, θ_T = θ_0. The neuron's loss against the closed form; an MLP's
+    θ_0 results equal a one-step run's (its θ_0 half), its results at θ_T equal those at θ_0
+    and its one trajectory record the one-step run's first; averages over update steps are NaN,
+    counts 0; with mini-batches the final evaluation is still on the whole training set."""
+    cfg = train.TrainConfig(model=models.ModelConfig(), loss="quadratic", dtype="float64", steps=0)
+    s, _ = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))(
+        runs(init_w=0.6, init_b=0.9, learning_rate=ETA, target=[np.nan, 1.0]), single(y=0.0))
+    a0 = np_sigmoid(1.5)
+    np.testing.assert_allclose(np.asarray(s.loss_final), [0.5 * a0**2, 0.5 * (a0 - 1) ** 2], rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(s.loss_final), np.asarray(s.loss_initial))
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(16, 3)).astype(np.float32)
+    y = (rng.random((16, 1)) < 0.5).astype(np.float32)
+    data = train.Data(jnp.asarray(x), jnp.asarray(y), jnp.zeros((0, 3), jnp.float32), jnp.zeros((0, 1), jnp.float32))
+    mc = models.ModelConfig(kind="mlp", n_inputs=3, depth=3, width=4, hidden_activation="relu")
+    batch = runs(np.float32, seed=[0, 1, 2, 3], learning_rate=0.3, init_scheme=initializers.init_scheme_index("he"),
+                 init_bias=[0.0, 0.0, 0.1, -1.0])
+    out = {}
+    for steps, batch_size in ((0, 0), (1, 0), (0, 4)):
+        cfg = train.TrainConfig(model=mc, loss="bce", optimizer="momentum", dtype="float32", steps=steps,
+                                batch_size=batch_size, init_mode="scheme", record_every=1)
+        out[steps, batch_size] = jax.jit(jax.vmap(train.make_train(cfg), in_axes=(0, None)))(batch, data)
+    zero, traj_zero = out[0, 0]
+    one, traj_one = out[1, 0]
+    for init, final in INIT_FINAL:
+        np.testing.assert_array_equal(np.asarray(getattr(zero, init)), np.asarray(getattr(one, init)), err_msg=init)
+        np.testing.assert_array_equal(np.asarray(getattr(zero, final)), np.asarray(getattr(zero, init)), err_msg=final)
+    np.testing.assert_array_equal(np.asarray(zero.born_dead), np.asarray(one.born_dead))
+    for name in ("saturated_mean", "layer_saturated_mean", "layer_grad_norm_mean", "layer_zero_update_share"):
+        assert np.all(np.isnan(np.asarray(getattr(zero, name)))), name
+    for name in ("zero_grad_steps", "zero_update_steps", "tiny_grad_steps", "longest_plateau"):
+        np.testing.assert_array_equal(np.asarray(getattr(zero, name)), 0, err_msg=name)
+    np.testing.assert_array_equal(np.asarray(traj_zero.loss)[:, 0], np.asarray(traj_one.loss)[:, 0])
+    assert np.asarray(traj_zero.loss).shape == (4, 1)
+    mini, _ = out[0, 4]
+    np.testing.assert_array_equal(np.asarray(mini.loss_final), np.asarray(zero.loss_final))  # the whole set
+    assert not np.array_equal(np.asarray(mini.loss_initial), np.asarray(zero.loss_initial))  # a batch of 4

@@ -5,7 +5,9 @@ step's batch: the whole training set, or the step's mini-batch), which gives the
 the gradient ``g_t`` and the pre-activations of every layer; for ``t < T`` the optimiser then
 makes update ``t``. After the last update the model is evaluated once more at θ_T on the whole
 training set (the *final* evaluation). All reductions below happen inside the training scan,
-so memory is O(runs), not O(runs × steps).
+so memory is O(runs), not O(runs × steps). With ``T = 0`` (``steps = 0``) θ_0 is observed alone:
+the results at θ_T are θ_0's, counts of update steps are 0, averages over them NaN (0/0), and
+``outcome`` is converged or stalled by whether θ_0 reaches the target.
 
 Definitions (thresholds are fields of :class:`Thresholds`, set in a sweep file's ``[metrics]``
 table; defaults in brackets):

@@ -8,7 +8,9 @@ training and test sets, shared by every run. The whole run is a ``lax.scan`` ove
 carry holds the parameters, the optimiser state and the metric accumulators of
 :mod:`lossjax.core.metrics`; nothing leaves the scan but O(1) summaries per run (and, when asked, a
 trajectory sampled every ``record_every`` steps). A one-step run has no scan: its update is taken
-from the evaluation at θ_0.
+from the evaluation at θ_0. A run of no steps (``steps = 0``) observes θ_0 alone: no update is
+made, θ_T = θ_0, and its final evaluation is θ_0's (the same evaluation, not a second one, when
+every step sees the whole training set).
 
 Typical use (the runner in :mod:`lossjax.runner` does this, plus chunking and sharding)::
 
@@ -55,7 +57,8 @@ class TrainConfig:
       dtype: ``"float32"``, ``"float64"`` (needs ``jax_enable_x64``), ``"bfloat16"`` or
         ``"float16"``: parameters, data and all model arithmetic use it (the optimiser of a
         bfloat16/float16 run works in float32, see :func:`~lossjax.core.optimizers.make_optimizer`).
-      steps: number of updates T.
+      steps: number of updates T; 0 observes θ_0 alone (results at θ_T are θ_0's; averages over
+        update steps are NaN).
       batch_size: 0 for full batch; otherwise each step draws ``batch_size`` sample indices
         uniformly with replacement from the training set, keyed per run and step (as the
         texts' ``np.random.choice(train_size, batch_size)``).
@@ -100,8 +103,8 @@ class TrainConfig:
             raise ValueError(f"unknown estimator {self.estimator!r}; allowed: {', '.join(ESTIMATORS)}")
         if self.init_mode not in INIT_MODES:
             raise ValueError(f"unknown init mode {self.init_mode!r}; allowed: {', '.join(INIT_MODES)}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
         if self.batch_size < 0:
             raise ValueError(f"batch_size must be >= 0, got {self.batch_size}")
         if self.record_every < 0 or (self.record_every and self.steps % self.record_every):
@@ -357,14 +360,21 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
             return advance(carry, obs, grads, t), obs
 
         carry = (params0, optimizer.init(params0), summaries.start(obs0, n_steps), rounding.init_state(config.update_rounding, params0))
-        if n_steps == 1:  # the only step is taken from θ_0's evaluation: no scan, one evaluation less
+        if n_steps == 0:  # θ_0 observed alone: no update
+            params, acc = params0, carry[2]
+            records = None if not record_every else jax.tree_util.tree_map(lambda o: o[None][:0], obs0)
+        elif n_steps == 1:  # the only step is taken from θ_0's evaluation: no scan, one evaluation less
             params, _, acc, _ = advance(carry, obs0, grads0, jnp.zeros((), jnp.int32))
             records = None if not record_every else jax.tree_util.tree_map(lambda o: o[None], obs0)
         else:
             (params, _, acc, _), records = _scan_steps(step, carry, n_steps, record_every)
 
-        # The final evaluation at θ_T, on the whole training set.
-        final, _ = model.evaluate(params, data.x_train, y_train, jax.random.fold_in(sample_key, n_steps))
+        # The final evaluation at θ_T, on the whole training set: with no steps and full batches,
+        # step 0's evaluation is that one (same parameters, data and keys).
+        if n_steps == 0 and config.batch_size == 0:
+            final = obs0
+        else:
+            final, _ = model.evaluate(params, data.x_train, y_train, jax.random.fold_in(sample_key, n_steps))
         acc = summaries.accumulate(acc, final, n_steps, thresholds, is_update=False)
         trajectory = None
         if records is not None:

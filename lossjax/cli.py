@@ -38,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if rank == 0:
         print(
             f"lossjax: sweep {spec.name!r}: {spec.n_runs:,} runs "
-            f"({n_combos} compiled program{'s' * (n_combos != 1)} × {spec.n_runs // n_combos:,} batched runs)"
+            f"({n_combos} static combination{'s' * (n_combos != 1)} × {spec.n_runs // n_combos:,} batched runs)"
             + (f", {distributed.count()} processes" if distributed.count() > 1 else ""),
             file=sys.stderr,
         )

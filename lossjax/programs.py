@@ -301,14 +301,18 @@ class ProgramGroup:
         depths = sorted({configs[m].model.depth for m in self.members})
         widths = sorted({configs[m].model.width for m in self.members})
         losses = f", losses {', '.join(self.config.losses)}" if self.config.losses else ""
+        hidden = self.config.hidden_activations
+        hidden = f", hidden activations {', '.join(hidden)}" if hidden else ""
         return (f"{len(self.members)} combinations padded to depth {mc.depth}, width {mc.width} "
-                f"(depths {_span(depths)}, widths {_span(widths)}{losses})")
+                f"(depths {_span(depths)}, widths {_span(widths)}{losses}{hidden})")
 
     def shape(self, config: train_lib.TrainConfig) -> padded.ArchShape | None:
         """What a call of this program gets to train member ``config`` (``None``: an unpadded program)."""
         if not self.config.model.padded:
             return None
-        return padded.arch_shape(config.model, self.config.losses.index(config.loss) if self.config.losses else 0)
+        losses, hidden = self.config.losses, self.config.hidden_activations
+        return padded.arch_shape(config.model, losses.index(config.loss) if losses else 0,
+                                 hidden.index(config.model.hidden_activation) if hidden else 0)
 
 
 def _span(values: list[int]) -> str:
@@ -327,10 +331,13 @@ def paddable(config: train_lib.TrainConfig) -> bool:
 
 
 def _padding_key(config: train_lib.TrainConfig) -> train_lib.TrainConfig:
-    """The config with depth and width erased, and the loss where gradients are exact: combinations
-    with equal keys may share a program (a padded one, that switches between their losses)."""
-    loss = "" if config.estimator == "exact" else config.loss
-    return dataclasses.replace(config, loss=loss, model=dataclasses.replace(config.model, depth=1, width=1, impl="scan"))
+    """The config with depth and width erased, and the loss and hidden activation where gradients
+    are exact: combinations with equal keys may share a program (a padded one, that switches
+    between their losses and hidden activations)."""
+    exact = config.estimator == "exact"
+    model = dataclasses.replace(config.model, depth=1, width=1, impl="scan",
+                                hidden_activation="" if exact else config.model.hidden_activation)
+    return dataclasses.replace(config, loss="" if exact else config.loss, model=model)
 
 
 def train_seconds(config: train_lib.TrainConfig, n_runs: int, n_train: int, width: int, depth_max: int) -> float:
@@ -349,8 +356,9 @@ def group_programs(
 ) -> list[ProgramGroup]:
     """Which static combinations share a compiled program (each combination has ``n_runs`` runs).
 
-    Combinations that differ only in depth, width and, with exact gradients, the loss (:func:`paddable`
-    ones) are candidates; a group of several losses switches between them (``TrainConfig.losses``).
+    Combinations that differ only in depth, width and, with exact gradients, the loss and the hidden
+    activation (:func:`paddable` ones) are candidates; a group of several losses or hidden
+    activations switches between them (``TrainConfig.losses``, ``TrainConfig.hidden_activations``).
     Their widths are sorted and cut into consecutive groups, each padded to its largest width
     and depth; the cut minimises the cost model's total (``COMPILE_SECONDS`` per program plus
     :func:`train_seconds` of every member at its group's width), by dynamic programming over the
@@ -402,6 +410,8 @@ def _cut_by_width(configs, members: list[int], n_runs: int, n_train: int, mode: 
         depth_max = max(configs[p].model.depth for p in inside)
         model = dataclasses.replace(configs[inside[0]].model, depth=depth_max, width=widths[j], padded=True)
         losses = tuple(dict.fromkeys(configs[p].loss for p in inside))
-        group = dataclasses.replace(configs[inside[0]], model=model, losses=losses if len(losses) > 1 else None)
+        hidden = tuple(dict.fromkeys(configs[p].model.hidden_activation for p in inside))
+        group = dataclasses.replace(configs[inside[0]], model=model, losses=losses if len(losses) > 1 else None,
+                                    hidden_activations=hidden if len(hidden) > 1 else None)
         groups.append(ProgramGroup(group, tuple(inside)))
     return groups

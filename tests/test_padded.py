@@ -140,13 +140,13 @@ def test_hidden_stack_gradient_is_autodiff_of_the_real_layers(depth, first):
     assert np.all(np.asarray(grads[1])[depth - 1:] == 0) and np.all(np.asarray(grads[2])[depth - 1:] == 0)
 
 
-def _sweep(dtype: str, mode: str, steps: int, loss: str) -> dict:
+def _sweep(dtype: str, mode: str, steps: int, loss: str, hidden: str = '"relu"') -> dict:
     raw = tomllib.loads(f"""
 name = "padded"
 [model]
 kind = "mlp"
 activation = "sigmoid"
-hidden_activation = "relu"
+hidden_activation = {hidden}
 depth = [1, 3]
 width = [2, 5]
 [data]
@@ -176,20 +176,22 @@ programs = "{mode}"
 EXACT_KINDS = ("count", "step", "flag", "probe", "outcome", "code")
 
 
-@pytest.mark.parametrize("dtype, rtol, steps, loss", [
-    ("float64", 1e-9, 20, '["bce", "quadratic"]'),  # one program switching between a loss on logits and one on outputs
-    ("float32", 2e-4, 10, '"bce"'),
+@pytest.mark.parametrize("dtype, rtol, steps, loss, hidden", [
+    # one program switching between a loss on logits and one on outputs, and between two hidden activations
+    ("float64", 1e-9, 20, '["bce", "quadratic"]', '["relu", "tanh"]'),
+    ("float32", 2e-4, 10, '"bce"', '"relu"'),
 ])
-def test_padded_program_gives_each_architecture_its_own_numbers(dtype, rtol, steps, loss):
-    """Alone: each (architecture, loss) its own unpadded program; together: one padded program
-    (that switches between the losses), every result the same."""
-    alone = lossjax.run_sweep(_sweep(dtype, "per_architecture", steps, loss))
-    together = lossjax.run_sweep(_sweep(dtype, "fewest", steps, loss))
-    n_losses = loss.count('"') // 2
-    assert alone.attrs["programs"].startswith(f"{4 * n_losses} compiled programs")
+def test_padded_program_gives_each_architecture_its_own_numbers(dtype, rtol, steps, loss, hidden):
+    """Alone: each (architecture, loss, hidden activation) its own unpadded program; together: one
+    padded program (that switches between the losses and the activations), every result the same."""
+    alone = lossjax.run_sweep(_sweep(dtype, "per_architecture", steps, loss, hidden))
+    together = lossjax.run_sweep(_sweep(dtype, "fewest", steps, loss, hidden))
+    n_losses, n_hidden = loss.count('"') // 2, hidden.count('"') // 2
+    assert alone.attrs["programs"].startswith(f"{4 * n_losses * n_hidden} compiled programs")
     assert together.attrs["programs"].startswith("1 compiled programs")
     assert "padded to depth 3, width 5" in together.attrs["programs"]
     assert ("losses bce, quadratic" in together.attrs["programs"]) == (n_losses == 2)
+    assert ("hidden activations relu, tanh" in together.attrs["programs"]) == (n_hidden == 2)
     assert int(alone.born_dead.sum()) > 0  # the grid has born-dead nets (ReLU, negative biases)
     kinds = {q.name: q.kind for q in lossjax.core.summaries.RESULTS}
     kinds.update({f"traj_{q.name}": q.kind for q in lossjax.core.metrics.OBSERVED})
@@ -235,6 +237,25 @@ def test_losses_share_a_padded_program_with_exact_gradients_only():
     assert len(programs.group_programs(score, 100, 64, "fewest")) == 2
     with pytest.raises(ValueError, match="losses"):
         train_lib.TrainConfig(model=configs[0].model, losses=("quadratic", "hinge"))  # not a padded model
+
+
+def test_hidden_activations_share_a_padded_program_with_exact_gradients_only():
+    """Likewise for hidden activations: one padded program, each member's ArchShape names its
+    activation; not with the straight-through estimator (whose surrogate is per activation)."""
+    def act(name: str, depth: int = 2, **kw) -> train_lib.TrainConfig:
+        config = _mlp(depth, 3, **kw)
+        return dataclasses.replace(config, model=dataclasses.replace(config.model, hidden_activation=name))
+
+    configs = [act("sigmoid", 1), act("tanh"), act("sigmoid"), act("relu", loss="hinge")]
+    (group,) = programs.group_programs(configs, 100, 64, "fewest")
+    assert group.config.hidden_activations == ("sigmoid", "tanh", "relu")
+    assert group.config.losses == ("quadratic", "hinge")
+    assert [int(group.shape(c).activation) for c in configs] == [0, 1, 0, 2]
+    assert [int(group.shape(c).loss) for c in configs] == [0, 0, 0, 1]
+    ste = [act("step", estimator="ste_identity"), act("piecewise_constant", estimator="ste_identity")]
+    assert len(programs.group_programs(ste, 100, 64, "fewest")) == 2
+    with pytest.raises(ValueError, match="hidden_activations"):
+        train_lib.TrainConfig(model=configs[0].model, hidden_activations=("sigmoid", "tanh"))  # not a padded model
 
 
 def test_cost_model_pads_cheap_training_and_splits_expensive_widths():

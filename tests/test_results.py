@@ -279,7 +279,7 @@ def test_cli_run_writes_results(tmp_path, capsys, no_disk_cache):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.out.strip() == str(out)
-    assert "4 runs" in captured.err and "2 compiled programs" in captured.err
+    assert "4 runs" in captured.err and "2 static combinations" in captured.err
     assert no_disk_cache == [1]
     assert (out / results.SWEEP_FILE).read_text() == CLI_TOML
     loaded = results.load(out)

@@ -301,6 +301,21 @@ _FACTORIES = {
 }
 
 
+def switched(acts: tuple[Activation, ...], index: jax.Array) -> Activation:
+    """One of ``acts``, chosen by the traced ``index`` (a padded program's hidden activation,
+    :class:`~lossjax.core.padded.ArchShape`): ``fn`` is a ``lax.switch`` between their functions,
+    so that with an index shared by every run of a call only the chosen one is computed, and
+    ``max_slope`` the chosen one's (a traced scalar)."""
+    fns = [act.fn for act in acts]
+    return Activation(
+        name="|".join(act.name for act in acts),
+        fn=lambda z: jax.lax.switch(index, fns, z),
+        max_slope=jnp.asarray([act.max_slope for act in acts])[index],
+        description="one of " + ", ".join(act.name for act in acts),
+        flat_region="the chosen activation's",
+    )
+
+
 def get_activation(spec: str) -> Activation:
     """Look up an activation by registry spec.
 

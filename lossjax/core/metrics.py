@@ -380,7 +380,8 @@ def unit_fractions(
     Args:
       derivatives: f'(z) for the layer, shape (batch, units).
       activations: f(z), shape (batch, units).
-      max_slope: the activation's largest derivative, sup f'.
+      max_slope: the activation's largest derivative, sup f' (a traced scalar for a switched
+        activation, :func:`~lossjax.core.activations.switched`).
       thresholds: supplies ``saturation_delta`` and ``dormant_tau``.
       units: (units,) bool, the real units (a padded layer's); ``None``: all.
     Returns:
@@ -389,7 +390,10 @@ def unit_fractions(
     magnitude = jnp.abs(derivatives)
     # all(... < threshold) rather than max(...) < threshold: the same units, and XLA on CPU runs
     # the boolean reduction over the batch faster (the per-step saturation is in every MLP step).
-    saturated = jnp.all(magnitude < thresholds.saturation_delta * max_slope, axis=0)
+    limit = thresholds.saturation_delta * max_slope
+    if isinstance(limit, jax.Array):  # a switched activation's (traced) slope: the limit in the derivatives' dtype,
+        limit = limit.astype(magnitude.dtype)  # as a Python float limit is rounded to it
+    saturated = jnp.all(magnitude < limit, axis=0)
     dead = jnp.all(magnitude == 0, axis=0)
     score = jnp.mean(jnp.abs(activations), axis=0)
     layer_mean = _unit_mean(score, units)

@@ -58,6 +58,8 @@ class ArchShape(NamedTuple):
       rai_std: float32 (3,): RAI's σ/√fan_in for the same three kinds of layer.
       loss: int32 (): which of the program's losses the call trains (an index into
         ``TrainConfig.losses``; 0 for a program of one loss).
+      activation: int32 (): which of the program's hidden activations the call trains (an index
+        into ``TrainConfig.hidden_activations``; 0 for a program of one).
     """
 
     depth: Array
@@ -65,24 +67,25 @@ class ArchShape(NamedTuple):
     std: Array
     rai_std: Array
     loss: Array
+    activation: Array
 
 
-def arch_shape(config: models.ModelConfig, loss: int = 0) -> ArchShape:
+def arch_shape(config: models.ModelConfig, loss: int = 0, activation: int = 0) -> ArchShape:
     """The :class:`ArchShape` of an unpadded MLP ``config`` trained with the program's loss number
-    ``loss`` (numpy arrays, ready to pass to a call)."""
+    ``loss`` and hidden activation number ``activation`` (numpy arrays, ready to pass to a call)."""
     if config.kind != "mlp" or config.padded or config.depth < 1:
         raise ValueError(f"a padded program trains unpadded MLPs of depth >= 1, got {config}")
     fans = ((config.n_inputs, config.width), (config.width, config.width), (config.width, config.n_outputs))
     std = np.asarray([[s.std(fi, fo) for s in initializers.INIT_SCHEMES.values()] for fi, fo in fans], np.float32)
     rai_std = np.asarray([initializers.RAI_SIGMA / math.sqrt(fi) for fi, _ in fans], np.float32)
-    return ArchShape(np.int32(config.depth), np.int32(config.width), std, rai_std, np.int32(loss))
+    return ArchShape(np.int32(config.depth), np.int32(config.width), std, rai_std, np.int32(loss), np.int32(activation))
 
 
 def shape_struct() -> ArchShape:
     """Shapes and dtypes of an :class:`ArchShape` (to compile a program ahead of time)."""
     n = len(initializers.INIT_SCHEMES)
     return ArchShape(*(jax.ShapeDtypeStruct(s, d) for s, d in (((), jnp.int32), ((), jnp.int32), ((3, n), jnp.float32),
-                                                                ((3,), jnp.float32), ((), jnp.int32))))
+                                                                ((3,), jnp.float32), ((), jnp.int32), ((), jnp.int32))))
 
 
 def unit_mask(width: int, shape: ArchShape) -> Array:

@@ -77,6 +77,9 @@ class TrainConfig:
       losses: a padded MLP program that trains several losses (``None``: ``loss`` alone); each call
         trains ``losses[shape.loss]`` (:class:`~lossjax.core.padded.ArchShape`), chosen by
         ``lax.switch`` inside the program. Exact gradients only.
+      hidden_activations: likewise, the hidden activations a padded MLP program switches between
+        (``None``: ``model.hidden_activation`` alone); each call trains
+        ``hidden_activations[shape.activation]``.
     """
 
     model: models.ModelConfig
@@ -94,6 +97,7 @@ class TrainConfig:
     roundoff_probe: bool = False
     update_rounding: str = "nearest"
     losses: tuple[str, ...] | None = None
+    hidden_activations: tuple[str, ...] | None = None
 
     def __post_init__(self):
         rounding.check_rounding(self.update_rounding)
@@ -116,6 +120,10 @@ class TrainConfig:
         if self.losses is not None and (not self.model.padded or self.estimator != "exact" or self.loss not in self.losses):
             raise ValueError(f"losses = {self.losses} switches the loss of a padded MLP program with exact gradients, "
                              f"and holds loss = {self.loss!r}")
+        if self.hidden_activations is not None and (not self.model.padded or self.estimator != "exact"
+                                                    or self.model.hidden_activation not in self.hidden_activations):
+            raise ValueError(f"hidden_activations = {self.hidden_activations} switches the hidden activation of a padded "
+                             f"MLP program with exact gradients, and holds {self.model.hidden_activation!r}")
 
     @property
     def gradient_estimator(self) -> Estimator:
@@ -188,6 +196,10 @@ class Model(NamedTuple):
                        mc.layer_sizes)
         if shape is None:
             raise ValueError("a padded MLP is trained with the architecture it holds: pass shape (lossjax.core.padded.ArchShape)")
+        if config.hidden_activations is not None and len(config.hidden_activations) > 1:
+            choices = tuple(activations_lib.get_activation(name) for name in config.hidden_activations)
+            hidden = activations_lib.switched(choices, shape.activation)
+            activations = (hidden,) * (groups - 1) + (output,)
         apply = lambda params, x: padded.mlp_apply_padded(params, x, estimator.activation(hidden).fn, shape)  # noqa: E731
         units = (padded.unit_mask(mc.width, shape),) * (groups - 1) + (None,)
         index = shape.loss if len(losses) > 1 else None

@@ -200,10 +200,13 @@ class Evaluation(NamedTuple):
 
     ``layers`` holds, per group of layers (hidden layers first, output last), the activation
     (the true one, not a straight-through surrogate), the pre-activations ``z`` of shape
-    (batch, units), whether the group is stacked (then ``z`` has a leading layer axis, and so
-    do the group's entries of ``layer_grads``; see ``ModelConfig.layer_groups``), and which units
-    are real: ``None`` (all), or a (units,) bool mask for the hidden layers of a padded
-    architecture (:mod:`lossjax.core.padded`), whose masked units no per-layer quantity counts.
+    (batch, units), or (units, batch) where the group's last entry ``units_first`` is True (the
+    units-major layout of :mod:`lossjax.core.layout`, read as it is: reducing over a transposed
+    copy cost the benchmark MLP 11 % of its step), whether the group is stacked (then ``z`` has a
+    leading layer axis, and so do the group's entries of ``layer_grads``; see
+    ``ModelConfig.layer_groups``), and which units are real: ``None`` (all), or a (units,) bool
+    mask for the hidden layers of a padded architecture (:mod:`lossjax.core.padded`), whose masked
+    units no per-layer quantity counts.
     """
 
     loss: Array
@@ -215,19 +218,19 @@ class Evaluation(NamedTuple):
     grads: Any  # the gradient pytree
     params: Any  # the parameter pytree
     layer_grads: tuple  # per group: (weight gradient, bias gradient, stacked)
-    layers: tuple  # per group: (Activation, z, stacked, unit mask or None)
+    layers: tuple  # per group: (Activation, z, stacked, unit mask or None, units_first)
     thresholds: "Thresholds"
     dtype: Any  # the metric dtype: float32 (float64 for float64 runs)
 
 
-def _layer_stat(e: Evaluation, stat: Callable[[Any, Array, Array | None, Evaluation], Array]) -> Array:
-    """``stat(act, z, units, e)`` of every layer, as an (L,) array (vmapped over a stacked group)."""
+def _layer_stat(e: Evaluation, stat: Callable[[Any, Array, Array | None, Evaluation, bool], Array]) -> Array:
+    """``stat(act, z, units, e, units_first)`` of every layer, as an (L,) array (vmapped over a stacked group)."""
     parts = []
-    for act, z, stacked, units in e.layers:
+    for act, z, stacked, units, first in e.layers:
         if stacked:
-            parts.append(jax.vmap(lambda z_layer, act=act, units=units: stat(act, z_layer, units, e))(z))
+            parts.append(jax.vmap(lambda z_layer, act=act, units=units, first=first: stat(act, z_layer, units, e, first))(z))
         else:
-            parts.append(stat(act, z, units, e)[None])
+            parts.append(stat(act, z, units, e, first)[None])
     return jnp.concatenate([part.astype(e.dtype) for part in parts])
 
 
@@ -258,30 +261,35 @@ def _derivative(act, z):
     return tangent
 
 
-def _unit_fraction(which: int) -> Callable[[Any, Array, Array | None, "Evaluation"], Array]:
+def _unit_fraction(which: int) -> Callable[[Any, Array, Array | None, "Evaluation", bool], Array]:
     """The saturated (0), dead (1) or dormant (2) fraction of one layer's units (:func:`unit_fractions`)."""
-    return lambda act, z, units, e: unit_fractions(_derivative(act, z), act.fn(z), act.max_slope, e.thresholds, units)[which]
+    return lambda act, z, units, e, first: unit_fractions(
+        _derivative(act, z), act.fn(z), act.max_slope, e.thresholds, units, samples_axis=1 if first else 0
+    )[which]
 
 
-def _unit_mean(values: Array, units: Array | None) -> Array:
-    """Mean over the last axis (units) and the ones before it, counting only real ``units``."""
+def _unit_mean(values: Array, units: Array | None, units_axis: int = -1) -> Array:
+    """Mean over every axis, counting only the real ``units`` along ``units_axis``."""
     if units is None:
         return jnp.mean(values)
     wide = jnp.float32 if jnp.dtype(values.dtype).itemsize < 4 else values.dtype  # as jnp.mean: bfloat16/float16 in float32
-    count = jnp.sum(units.astype(wide)) * (values.size // values.shape[-1])
-    mask = units.reshape((1,) * (values.ndim - 1) + units.shape)
+    count = jnp.sum(units.astype(wide)) * (values.size // values.shape[units_axis])
+    shape = [1] * values.ndim
+    shape[units_axis] = units.shape[0]
+    mask = units.reshape(shape)
     return (jnp.sum(jnp.where(mask, values, jnp.zeros_like(values)), dtype=wide) / count).astype(values.dtype)
 
 
-def _act_mean(act, z: Array, units: Array | None, e: "Evaluation") -> Array:
-    return _unit_mean(act.fn(z).astype(e.dtype), units)
+def _act_mean(act, z: Array, units: Array | None, e: "Evaluation", first: bool) -> Array:
+    return _unit_mean(act.fn(z).astype(e.dtype), units, -2 if first else -1)
 
 
-def _act_std(act, z: Array, units: Array | None, e: "Evaluation") -> Array:
+def _act_std(act, z: Array, units: Array | None, e: "Evaluation", first: bool) -> Array:
     h = act.fn(z).astype(e.dtype)
     if units is None:
         return jnp.std(h)
-    return jnp.sqrt(_unit_mean(jnp.square(jnp.abs(h - _unit_mean(h, units))), units))
+    axis = -2 if first else -1
+    return jnp.sqrt(_unit_mean(jnp.square(jnp.abs(h - _unit_mean(h, units, axis))), units, axis))
 
 
 def _leaves(tree) -> list[Array]:
@@ -373,17 +381,19 @@ def accuracy(logits: Array, outputs: Array, targets: Array, loss_input: str | Ar
 
 
 def unit_fractions(
-    derivatives: Array, activations: Array, max_slope: float, thresholds: Thresholds, units: Array | None = None
+    derivatives: Array, activations: Array, max_slope: float, thresholds: Thresholds, units: Array | None = None,
+    samples_axis: int = 0,
 ) -> tuple[Array, Array, Array]:
     """Saturated, dead and dormant fractions of one layer's units.
 
     Args:
-      derivatives: f'(z) for the layer, shape (batch, units).
-      activations: f(z), shape (batch, units).
+      derivatives: f'(z) for the layer, shape (batch, units), or (units, batch) with ``samples_axis`` 1.
+      activations: f(z), shaped as ``derivatives``.
       max_slope: the activation's largest derivative, sup f' (a traced scalar for a switched
         activation, :func:`~lossjax.core.activations.switched`).
       thresholds: supplies ``saturation_delta`` and ``dormant_tau``.
       units: (units,) bool, the real units (a padded layer's); ``None``: all.
+      samples_axis: the axis of the batch.
     Returns:
       Three scalars in [0, 1], fractions of the real units.
     """
@@ -393,9 +403,9 @@ def unit_fractions(
     limit = thresholds.saturation_delta * max_slope
     if isinstance(limit, jax.Array):  # a switched activation's (traced) slope: the limit in the derivatives' dtype,
         limit = limit.astype(magnitude.dtype)  # as a Python float limit is rounded to it
-    saturated = jnp.all(magnitude < limit, axis=0)
-    dead = jnp.all(magnitude == 0, axis=0)
-    score = jnp.mean(jnp.abs(activations), axis=0)
+    saturated = jnp.all(magnitude < limit, axis=samples_axis)
+    dead = jnp.all(magnitude == 0, axis=samples_axis)
+    score = jnp.mean(jnp.abs(activations), axis=samples_axis)
     layer_mean = _unit_mean(score, units)
     dormant_units = jnp.where(layer_mean > 0, score <= thresholds.dormant_tau * layer_mean, True)
     share = lambda flags: _unit_mean(flags.astype(jnp.float32), units)  # noqa: E731  (as jnp.mean of bools)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 
 from lossjax.core import activations as activations_lib
 from lossjax.core import losses as losses_lib
-from lossjax.core import initializers, metrics, models, padded, rounding, summaries
+from lossjax.core import initializers, layout, metrics, models, padded, rounding, summaries
 from lossjax.core.estimators import ESTIMATORS, Estimator, get_estimator, score_function_gradient
 from lossjax.core.metrics import Observation
 from lossjax.core.summaries import Summary
@@ -205,6 +205,17 @@ class Model(NamedTuple):
         index = shape.loss if len(losses) > 1 else None
         return cls(config, losses, index, apply, estimator.activation(output), activations, units, padded.layer_sizes(mc, shape))
 
+    def units_first(self, n_samples: int) -> tuple[bool, ...]:
+        """Per group of layers, whether the forward pass computed its pre-activations units-major
+        (:func:`~lossjax.core.layout.units_major`: the MLP passes of :mod:`lossjax.core.models` and
+        :mod:`lossjax.core.padded`, by the batch and the first layer's width): the metrics then
+        read them so, the transposes of the pass's samples-major view and of theirs cancelling.
+        The output group is always samples-major."""
+        mc = self.config.model
+        groups = len(mc.layer_groups)
+        first = mc.kind == "mlp" and mc.depth >= 1 and mc.impl != "flax" and layout.units_major(n_samples, mc.width)
+        return (first,) * (groups - 1) + (False,)
+
     def forward(self, params, x):
         """(logits, pre-activations of every layer, outputs)."""
         logits, pre_activations = self.apply(params, x)
@@ -253,8 +264,10 @@ class Model(NamedTuple):
             params=params,
             layer_grads=_layers(config, grads),
             layers=tuple(
-                (act, z, stacked, units)
-                for act, z, (_, stacked), units in zip(self.true_activations, pre_activations, mc.layer_groups, self.units)
+                (act, jnp.swapaxes(z, -1, -2) if first else z, stacked, units, first)
+                for act, z, (_, stacked), units, first in zip(
+                    self.true_activations, pre_activations, mc.layer_groups, self.units, self.units_first(x.shape[0])
+                )
             ),
             thresholds=config.thresholds,
             dtype=config.metric_dtype,

@@ -544,3 +544,41 @@ def test_flax_and_pytree_mlps_give_identical_numbers(mlp_case, mlp_flax_run):
     for part in (0, 1):
         for k, v in mlp_flax_run[part].items():
             np.testing.assert_array_equal(v, other[part][k], err_msg=k)
+
+
+@pytest.mark.parametrize("n_samples, impl", [(16, "scan"), (16, "pytree"), (3, "scan")])  # units-major, and samples-major
+def test_layer_saturated_dead_dormant_fractions_against_numpy(n_samples, impl):
+    """Per-layer saturated, dead and dormant shares at θ_0 (``steps = 0``) of a sigmoid MLP and a
+    ReLU MLP whose large weights and biases leave some units saturated or dead over every input
+    and others not, against numpy reading the definitions off (batch, units) arrays: catches a
+    reduction over the units instead of the samples in either layout."""
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(n_samples, 3)), rng.integers(0, 2, (n_samples, 1)).astype(float)
+    th = metrics.Thresholds()
+    for hidden, slope, deriv in (("sigmoid", 0.25, lambda z: sigmoid(z) * (1 - sigmoid(z))),
+                                 ("relu", 1.0, lambda z: (z > 0).astype(float))):
+        act = sigmoid if hidden == "sigmoid" else (lambda z: np.maximum(z, 0.0))
+        cfg = train.TrainConfig(
+            model=models.ModelConfig(kind="mlp", n_inputs=3, depth=3, width=6, hidden_activation=hidden, impl=impl),
+            loss="quadratic", dtype="float64", steps=0, init_mode="scheme",
+        )
+        batch = runs(np.float32, seed=[0, 1, 2, 3], init_scheme=initializers.init_scheme_index("glorot"),
+                     init_scale=[3.0, 6.0, 10.0, 4.0], init_bias_std=4.0)
+        s, _ = train_many(cfg, batch, data(x, y))
+        fractions = []
+        for i in range(4):
+            params = train.init_params(cfg, one_run(batch, i))
+            layers = [(np.asarray(k, np.float64), np.asarray(b, np.float64)) for k, b in models.layer_params(cfg.model, params)]
+            h, per_layer = x, []
+            for k, b in layers[:-1]:
+                z = h @ k + b
+                d, h = np.abs(deriv(z)), act(z)
+                score = np.abs(h).mean(axis=0)
+                dormant = score <= th.dormant_tau * score.mean() if score.mean() > 0 else np.ones_like(score, bool)
+                per_layer.append([np.mean(np.all(d < th.saturation_delta * slope, axis=0)),
+                                  np.mean(np.all(d == 0, axis=0)), np.mean(dormant)])
+            fractions.append(per_layer)
+        want = np.asarray(fractions)  # (runs, hidden layers, 3)
+        got = np.stack([s["layer_saturated_init"], s["layer_dead_init"], s["layer_dormant_init"]], axis=-1)[:, :-1]
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=hidden)  # shares are float32 (as jnp.mean of bools)
+        assert 0 < want[..., 0 if hidden == "sigmoid" else 1].mean() < 1, hidden  # neither none nor all

@@ -143,11 +143,12 @@ def hidden_stack(
     iteration. A ``lax.scan`` over every stacked layer with a ``lax.cond`` inside carried the
     stacked residuals through each skipped layer too: in the dying-ReLU study's width-10, depth-20
     program (64 samples, one step, 2-core CPU; ``experiments/mlp/padded_call_timing.py``) a depth-1
-    net took 65 µs per run that way and 35.5 µs in this loop (depth 20: 125 and 93.5 µs). Reverse mode cannot differentiate a loop of
-    traced length, so the gradient is the custom VJP below: the same loop backwards, each layer's
-    cotangents from ``jax.vjp`` of its own dense product and activation (any activation, its own
-    derivative; the layer's input recomputed from the previous pre-activations), equal to
-    autodiff of the unrolled layers (``tests/test_padded.py``).
+    net took 65 µs per run that way and 35.5 µs in this loop (depth 20: 125 and 93.5 µs).
+
+    Reverse mode cannot differentiate a loop of traced length, so the gradient is the custom VJP
+    below: the same loop backwards, each layer's cotangents from ``jax.vjp`` of its own dense
+    product and activation (any activation, its own derivative; the layer's input recomputed from
+    the previous pre-activations), equal to autodiff of the unrolled layers (``tests/test_padded.py``).
     """
     return _stack_forward(fn, first, h, kernels, biases, units, depth)[:2]
 

@@ -186,7 +186,13 @@ class Model(NamedTuple):
         losses = tuple(losses_lib.get_loss(name) for name in (config.losses or (config.loss,)))
         for loss in losses:
             estimator.check(loss)
-        hidden = activations_lib.get_activation(mc.hidden_activation)
+        if mc.padded and shape is None:
+            raise ValueError("a padded MLP is trained with the architecture it holds: pass shape (lossjax.core.padded.ArchShape)")
+        if config.hidden_activations:  # a padded program's: the call's ArchShape picks one
+            choices = tuple(activations_lib.get_activation(name) for name in config.hidden_activations)
+            hidden = activations_lib.switched(choices, shape.activation)
+        else:
+            hidden = activations_lib.get_activation(mc.hidden_activation)
         output = activations_lib.get_activation(mc.activation)
         groups = len(mc.layer_groups)
         activations = (hidden,) * (groups - 1) + (output,)
@@ -194,12 +200,6 @@ class Model(NamedTuple):
             apply = models.make_apply(mc, estimator.activation(hidden).fn)
             return cls(config, losses, None, apply, estimator.activation(output), activations, (None,) * groups,
                        mc.layer_sizes)
-        if shape is None:
-            raise ValueError("a padded MLP is trained with the architecture it holds: pass shape (lossjax.core.padded.ArchShape)")
-        if config.hidden_activations is not None and len(config.hidden_activations) > 1:
-            choices = tuple(activations_lib.get_activation(name) for name in config.hidden_activations)
-            hidden = activations_lib.switched(choices, shape.activation)
-            activations = (hidden,) * (groups - 1) + (output,)
         apply = lambda params, x: padded.mlp_apply_padded(params, x, estimator.activation(hidden).fn, shape)  # noqa: E731
         units = (padded.unit_mask(mc.width, shape),) * (groups - 1) + (None,)
         index = shape.loss if len(losses) > 1 else None

@@ -37,7 +37,7 @@ def test_same_initial_parameters_and_forward_pass(depth):
         params = init(cfg)
         layers = [(np.asarray(w), np.asarray(b)) for w, b in models.layer_params(cfg, params)]
         assert [w.shape for w, _ in layers] == list(zip(cfg.fan_ins, cfg.layer_sizes))
-        logits, pre = models.make_apply(cfg, jnp.tanh)(params, jnp.asarray(x))
+        logits = models.make_apply(cfg, jnp.tanh)(params, jnp.asarray(x)).logits
         per_impl[impl] = layers, np.asarray(logits)
     ref_layers, _ = per_impl["pytree"]
     h = x  # numpy forward pass from the pytree's parameters
@@ -87,16 +87,21 @@ def test_both_layouts_equal_a_numpy_forward(impl, n_samples):
     cfg = config(impl, 4, width=16)
     params = init(cfg)
     x = np.random.default_rng(n_samples).standard_normal((n_samples, 2))
-    logits, pre = models.make_apply(cfg, jnp.tanh)(params, jnp.asarray(x))
+    forward = models.make_apply(cfg, jnp.tanh)(params, jnp.asarray(x))
     h, want = x, []
     for kernel, bias in models.layer_params(cfg, params):  # numpy, samples-major, layer by layer
         z = h @ np.asarray(kernel) + np.asarray(bias)
         want.append(z)
         h = np.tanh(z)
-    np.testing.assert_allclose(np.asarray(logits), want[-1], rtol=1e-12, atol=1e-12)
-    got = [np.asarray(z) for z in pre]
-    if impl == "scan":  # groups: the first hidden layer, the stacked ones, the output
-        got = [got[0], *got[1], got[2]]
-    assert [z.shape for z in got] == [z.shape for z in want]
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(forward.logits), want[-1], rtol=1e-12, atol=1e-12)
+    units_major = n_samples >= 16
+    groups = 3 if impl == "scan" else 5
+    assert forward.units_first == (units_major,) * (groups - 1) + (False,)
+    # The pass's own layout: each hidden group (units, n) when units-major, the logits (n, 1).
+    raw = [np.swapaxes(np.asarray(z), -1, -2) if units_major else np.asarray(z) for z in forward.pre_activations[:-1]]
+    for got in (raw + [np.asarray(forward.pre_activations[-1])], [np.asarray(z) for z in forward.samples_major()]):
+        if impl == "scan":  # groups: the first hidden layer, the stacked ones, the output
+            got = [got[0], *got[1], got[2]]
+        assert [z.shape for z in got] == [z.shape for z in want]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)

@@ -87,7 +87,8 @@ def test_masked_units_output_zero_and_skipped_layers_pass_through():
     params = padded.init_padded(big, shape, jax.random.key(1), jnp.int32(0), jnp.float64(1.0), jnp.float64(0.3),
                                 jnp.float64(0.5), jnp.float64, schemes=["normal"])
     x = np.random.default_rng(0).normal(size=(6, 2))
-    logits, pre = padded.mlp_apply_padded(params, jnp.asarray(x), jnp.tanh, shape)
+    forward = padded.mlp_apply_padded(params, jnp.asarray(x), jnp.tanh, shape)
+    logits, pre = forward.logits, forward.pre_activations
     p = params["params"]
     h = np.tanh(x @ np.asarray(p["hidden_0"]["kernel"])[:, :3] + np.asarray(p["hidden_0"]["bias"])[:3])
     h = np.tanh(h @ np.asarray(p["hidden"]["kernel"][0])[:3, :3] + np.asarray(p["hidden"]["bias"][0])[:3])

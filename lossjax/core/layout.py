@@ -1,14 +1,42 @@
 """The layout of an MLP's activations in the forward pass: samples-major, (samples, units) as flax
 lays them out, or units-major, (units, samples), chosen by the shape of the batch and the first
 layer. Used by the unpadded passes (:mod:`lossjax.core.models`) and the padded one
-(:mod:`lossjax.core.padded`); the metrics always read pre-activations samples-major."""
+(:mod:`lossjax.core.padded`), which return their pre-activations as they computed them, with
+their layout (:class:`Forward`): the metrics read them so, without a transposed copy."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
 
 Array = jax.Array
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Forward:
+    """A model's forward pass on ``n`` samples: what every model's ``apply(params, x)`` returns.
+
+    Attributes:
+      logits: the output layer's pre-activations, (n, n_outputs).
+      pre_activations: per group of layers (:attr:`~lossjax.core.models.ModelConfig.layer_groups`:
+        the hidden layers first, the output layer last), its pre-activations in the pass's layout:
+        (…, n, units) samples-major, or (…, units, n) units-major. A stacked group has a leading
+        layer axis.
+      units_first: per group, whether it is units-major (static: a pytree's metadata, so that a
+        ``Forward`` passes through ``jax.grad``'s auxiliary output and ``vmap``). The output group is
+        samples-major (it holds the logits).
+    """
+
+    logits: Array
+    pre_activations: tuple[Array, ...]
+    units_first: tuple[bool, ...] = dataclasses.field(metadata=dict(static=True))
+
+    def samples_major(self) -> tuple[Array, ...]:
+        """Every group's pre-activations samples-major, (…, n, units)."""
+        return tuple(samples_major(z, first) for z, first in zip(self.pre_activations, self.units_first))
 
 
 def units_major(n_samples: int, width: int) -> bool:

@@ -1,11 +1,13 @@
 """Models: a single neuron and a multi-layer perceptron (their θ_0: :mod:`lossjax.core.initializers`).
 
-Both models map inputs ``x`` of shape ``(n, n_inputs)`` to ``(logits, layers)``:
+Both models map inputs ``x`` of shape ``(n, n_inputs)`` to a :class:`~lossjax.core.layout.Forward`:
 
 - ``logits``: the output layer's pre-activation ``z``, shape ``(n, n_outputs)``;
-- ``layers``: a tuple with the pre-activation of every layer that has units, hidden layers
-  first and the output layer last (so a single neuron has one entry, an MLP of depth ``D``
-  has ``D + 1``). The engine uses them to measure saturated and dead units per layer.
+- ``pre_activations``: a tuple with the pre-activations of every group of layers that have units
+  (:attr:`ModelConfig.layer_groups`), hidden layers first and the output layer last (so a single
+  neuron has one entry, an unstacked MLP of depth ``D`` has ``D + 1``), each in the layout the
+  pass computed it in (``units_first``). The engine uses them to measure saturated and dead
+  units per layer.
 
 The output activation is applied by the engine, not the model, so that losses defined on
 logits (numerically stable cross-entropy, hinge) and losses defined on outputs (the texts'
@@ -27,7 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from lossjax.core.layout import dense, samples_major, units_major
+from lossjax.core.layout import Forward, dense, samples_major, units_major
 
 Array = jax.Array
 Params = dict
@@ -122,10 +124,10 @@ class ModelConfig:
 # --------------------------------------------------------------------------------------
 
 
-def neuron_apply(params: Params, x: Array) -> tuple[Array, tuple[Array, ...]]:
+def neuron_apply(params: Params, x: Array) -> Forward:
     """One neuron, ``z = Σ_i w_i x_i + b``, written elementwise (no matmul) for speed."""
     z = jnp.sum(x * params["w"][None, :], axis=-1, keepdims=True) + params["b"]
-    return z, (z,)
+    return Forward(z, (z,), (False,))
 
 
 class MLP(nn.Module):
@@ -158,40 +160,42 @@ def _first_width(layers: dict) -> int:
     return first["kernel"].shape[-1]
 
 
-def mlp_apply_pytree(
-    params: Params, x: Array, hidden_activation: Callable[[Array], Array]
-) -> tuple[Array, tuple[Array, ...]]:
+def output_forward(h: Array, layer: dict, first: bool, hidden: list[Array]) -> Forward:
+    """The output ``layer`` on the last hidden output ``h``, and the MLP pass's
+    :class:`~lossjax.core.layout.Forward`: the ``hidden`` groups' pre-activations laid out as
+    ``first`` says (units-major where True), the logits samples-major."""
+    z = samples_major(dense(h, layer["kernel"], layer["bias"], first), first)
+    return Forward(z, (*hidden, z), (first,) * len(hidden) + (False,))
+
+
+def mlp_apply_pytree(params: Params, x: Array, hidden_activation: Callable[[Array], Array]) -> Forward:
     """The same MLP as :class:`MLP`, as a plain function of the same parameter pytree (laid out
     by :func:`~lossjax.core.layout.units_major`; the same outputs up to float rounding)."""
     layers = params["params"]
     names = sorted((k for k in layers if k.startswith("hidden_")), key=lambda k: int(k[7:]))
     first = units_major(x.shape[0], _first_width(layers))
-    pre_activations = []
+    hidden = []
     h = x.T if first else x
     for name in names:
         z = dense(h, layers[name]["kernel"], layers[name]["bias"], first)
-        pre_activations.append(samples_major(z, first))
+        hidden.append(z)
         h = hidden_activation(z)
-    z = samples_major(dense(h, layers["output"]["kernel"], layers["output"]["bias"], first), first)
-    pre_activations.append(z)
-    return z, tuple(pre_activations)
+    return output_forward(h, layers["output"], first, hidden)
 
 
-def mlp_apply_scan(
-    params: Params, x: Array, hidden_activation: Callable[[Array], Array]
-) -> tuple[Array, tuple[Array, ...]]:
+def mlp_apply_scan(params: Params, x: Array, hidden_activation: Callable[[Array], Array]) -> Forward:
     """The same MLP with hidden layers 2..depth stacked (``params["params"]["hidden"]``, kernels
     (depth − 1, width, width)) and run by one ``lax.scan``: the program's size does not grow with
     depth. Pre-activations come as groups (see :attr:`ModelConfig.layer_groups`): the first
-    hidden layer (n, width), the stacked ones (depth − 1, n, width), the output (n, K).
-    Laid out by :func:`~lossjax.core.layout.units_major`."""
+    hidden layer (n, width), the stacked ones (depth − 1, n, width), the output (n, K); the
+    hidden ones transposed where the pass is units-major (:func:`~lossjax.core.layout.units_major`)."""
     layers = params["params"]
     first = units_major(x.shape[0], _first_width(layers))
-    pre_activations = []
+    hidden = []
     h = x.T if first else x
     if "hidden_0" in layers:
         z = dense(h, layers["hidden_0"]["kernel"], layers["hidden_0"]["bias"], first)
-        pre_activations.append(samples_major(z, first))
+        hidden.append(z)
         h = hidden_activation(z)
     if "hidden" in layers:
 
@@ -200,16 +204,12 @@ def mlp_apply_scan(
             return hidden_activation(z), z
 
         h, zs = jax.lax.scan(layer, h, (layers["hidden"]["kernel"], layers["hidden"]["bias"]))
-        pre_activations.append(samples_major(zs, first))
-    z = samples_major(dense(h, layers["output"]["kernel"], layers["output"]["bias"], first), first)
-    pre_activations.append(z)
-    return z, tuple(pre_activations)
+        hidden.append(zs)
+    return output_forward(h, layers["output"], first, hidden)
 
 
-def make_apply(
-    config: ModelConfig, hidden_activation: Callable[[Array], Array]
-) -> Callable[[Params, Array], tuple[Array, tuple[Array, ...]]]:
-    """Returns ``apply(params, x) -> (logits, pre_activations)`` for ``config``."""
+def make_apply(config: ModelConfig, hidden_activation: Callable[[Array], Array]) -> Callable[[Params, Array], Forward]:
+    """Returns ``apply(params, x) -> Forward`` (logits and pre-activations) for ``config``."""
     return config.architecture.make_apply(config, hidden_activation)
 
 
@@ -276,7 +276,13 @@ class Perceptron(Architecture):
             return lambda params, x: mlp_apply_scan(params, x, hidden_activation)
         if config.impl == "pytree":
             return lambda params, x: mlp_apply_pytree(params, x, hidden_activation)
-        return MLP(config.depth, config.width, config.n_outputs, hidden_activation).apply
+        module = MLP(config.depth, config.width, config.n_outputs, hidden_activation)
+
+        def apply(params, x):  # flax's Dense: samples-major
+            z, pre_activations = module.apply(params, x)
+            return Forward(z, pre_activations, (False,) * len(pre_activations))
+
+        return apply
 
     def layer_groups(self, config):
         if config.impl != "scan" or config.depth < 2:

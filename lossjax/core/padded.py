@@ -101,7 +101,7 @@ def layer_sizes(config: models.ModelConfig, shape: ArchShape) -> Array:
 
 def mlp_apply_padded(
     params: models.Params, x: Array, hidden_activation: Callable[[Array], Array], shape: ArchShape
-) -> tuple[Array, tuple[Array, ...]]:
+) -> layout.Forward:
     """The padded MLP's forward pass, in :func:`~lossjax.core.models.mlp_apply_scan`'s layout.
 
     Pre-activations of masked units are whatever the zero weights give (0 for finite inputs);
@@ -114,15 +114,13 @@ def mlp_apply_padded(
     units = unit_mask(width, shape)
     units = units[:, None] if first else units[None, :]
     z = layout.dense(x.T if first else x, layers["hidden_0"]["kernel"], layers["hidden_0"]["bias"], first)
-    pre_activations = [layout.samples_major(z, first)]
+    hidden = [z]
     h = _activate(hidden_activation, z, units)
     if "hidden" in layers:
         stacked = layers["hidden"]
         h, zs = hidden_stack(hidden_activation, first, h, stacked["kernel"], stacked["bias"], units, shape.depth)
-        pre_activations.append(layout.samples_major(zs, first))
-    z = layout.samples_major(layout.dense(h, layers["output"]["kernel"], layers["output"]["bias"], first), first)
-    pre_activations.append(z)
-    return z, tuple(pre_activations)
+        hidden.append(zs)
+    return models.output_forward(h, layers["output"], first, hidden)
 
 
 def _activate(fn: Callable[[Array], Array], z: Array, units: Array) -> Array:

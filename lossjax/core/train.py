@@ -173,7 +173,7 @@ class Model(NamedTuple):
     config: TrainConfig
     losses: tuple  # the loss (losses_lib.Loss), or the losses a padded program switches between
     loss_index: Array | None  # which of ``losses`` (None: the only one)
-    apply: Callable  # (params, x) -> (logits, pre-activations)
+    apply: Callable  # (params, x) -> layout.Forward (logits, pre-activations)
     output: activations_lib.Activation  # output activation the passes use (may be straight-through)
     true_activations: tuple  # per group of layers: the true activation, for the metrics
     units: tuple  # per group of layers: None, or the (units,) mask of a padded architecture's real units
@@ -205,21 +205,10 @@ class Model(NamedTuple):
         index = shape.loss if len(losses) > 1 else None
         return cls(config, losses, index, apply, estimator.activation(output), activations, units, padded.layer_sizes(mc, shape))
 
-    def units_first(self, n_samples: int) -> tuple[bool, ...]:
-        """Per group of layers, whether the forward pass computed its pre-activations units-major
-        (:func:`~lossjax.core.layout.units_major`: the MLP passes of :mod:`lossjax.core.models` and
-        :mod:`lossjax.core.padded`, by the batch and the first layer's width): the metrics then
-        read them so, the transposes of the pass's samples-major view and of theirs cancelling.
-        The output group is always samples-major."""
-        mc = self.config.model
-        groups = len(mc.layer_groups)
-        first = mc.kind == "mlp" and mc.depth >= 1 and mc.impl != "flax" and layout.units_major(n_samples, mc.width)
-        return (first,) * (groups - 1) + (False,)
-
-    def forward(self, params, x):
-        """(logits, pre-activations of every layer, outputs)."""
-        logits, pre_activations = self.apply(params, x)
-        return logits, pre_activations, self.output.fn(logits)
+    def forward(self, params, x) -> tuple[layout.Forward, Array]:
+        """The pass (logits and every group's pre-activations, in its layout) and the outputs."""
+        forward = self.apply(params, x)
+        return forward, self.output.fn(forward.logits)
 
     def loss_value(self, logits, outputs, y):
         """The loss on the batch, from the logits or the outputs, whichever it reads."""
@@ -237,18 +226,16 @@ class Model(NamedTuple):
         return jnp.asarray([i == "logits" for i in inputs])[self.loss_index]
 
     def objective(self, params, x, y):
-        logits, pre_activations, outputs = self.forward(params, x)
-        return self.loss_value(logits, outputs, y), (logits, pre_activations, outputs)
+        forward, outputs = self.forward(params, x)
+        return self.loss_value(forward.logits, outputs, y), (forward, outputs)
 
     def evaluate(self, params, x, y, key) -> tuple[Observation, object]:
         """The observation at ``params`` on the batch ``(x, y)`` and the gradient the optimiser gets."""
         config, mc = self.config, self.config.model
-        (value, (logits, pre_activations, outputs)), exact = jax.value_and_grad(self.objective, has_aux=True)(
-            params, x, y
-        )
+        (value, (forward, outputs)), exact = jax.value_and_grad(self.objective, has_aux=True)(params, x, y)
 
         def score():
-            logits_fn = lambda p: self.forward(p, x)[0]  # noqa: E731
+            logits_fn = lambda p: self.apply(p, x).logits  # noqa: E731
             return score_function_gradient(
                 logits_fn, params, self.losses[0].fn, y, key, config.score_samples, config.jnp_dtype, config.metric_dtype
             )
@@ -256,7 +243,7 @@ class Model(NamedTuple):
         grads = config.gradient_estimator.gradient(exact, score)
         evaluation = metrics.Evaluation(
             loss=value,
-            logits=logits,
+            logits=forward.logits,
             outputs=outputs,
             targets=y,
             loss_input=self.loss_input,
@@ -264,9 +251,9 @@ class Model(NamedTuple):
             params=params,
             layer_grads=_layers(config, grads),
             layers=tuple(
-                (act, jnp.swapaxes(z, -1, -2) if first else z, stacked, units, first)
+                (act, z, stacked, units, first)
                 for act, z, (_, stacked), units, first in zip(
-                    self.true_activations, pre_activations, mc.layer_groups, self.units, self.units_first(x.shape[0])
+                    self.true_activations, forward.pre_activations, mc.layer_groups, self.units, forward.units_first
                 )
             ),
             thresholds=config.thresholds,
@@ -406,7 +393,7 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
             trajectory = jax.tree_util.tree_map(lambda r, f: jnp.concatenate([r, f[None]]), records, final)
 
         test_loss, test_accuracy = _test_metrics(model, params, data)
-        logits0, _, _ = model.forward(params0, data.x_train)
+        logits0 = model.apply(params0, data.x_train).logits
         born_dead = (data.x_train.shape[0] > 1) & jnp.all(logits0 == logits0[:1])
         record = summaries.RunRecord(acc, final, born_dead, test_loss, test_accuracy, n_steps, model.layer_sizes, thresholds)
         return record, trajectory
@@ -456,6 +443,6 @@ def _test_metrics(model: Model, params, data: Data) -> tuple[Array, Array]:
     if data.x_test.shape[0] == 0:
         nan = jnp.full((), jnp.nan, mdtype)
         return nan, nan
-    logits, _, outputs = model.forward(params, data.x_test)
-    loss = model.loss_value(logits, outputs, data.y_test).astype(mdtype)
-    return loss, metrics.accuracy(logits, outputs, data.y_test, model.loss_input)
+    forward, outputs = model.forward(params, data.x_test)
+    loss = model.loss_value(forward.logits, outputs, data.y_test).astype(mdtype)
+    return loss, metrics.accuracy(forward.logits, outputs, data.y_test, model.loss_input)

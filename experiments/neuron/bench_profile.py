@@ -1,0 +1,104 @@
+"""Where the benchmark's neuron workload spends its time: block sizes, and one call's XLA profile.
+
+Usage::
+
+    python experiments/neuron/bench_profile.py blocks [NEURONS_PER_BLOCK ...]
+    python experiments/neuron/bench_profile.py trace
+
+``blocks`` runs ``lossjax bench``'s neuron workload (10^6 neurons × 300 steps, every stall metric)
+through the engine once per block size (default 512 2048 8192 32768 131072; the engine's own block
+is 8192) and prints the engine's training seconds for each. ``trace`` compiles the workload's
+program for one call (a block per device), runs it under ``jax.profiler`` and prints the time of
+each XLA operation of the step loop's body, in µs per block and step (the mean of 5 calls), and does the same for the
+bare ``jit(vmap(scan))`` of the benchmark. The figures in the README (Benchmark section,
+"Where the targets stand") came from this script on the 2-core CPU.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import gzip
+import json
+import sys
+import tempfile
+
+from lossjax import host
+
+host.use_all_cpu_cores()
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lossjax import config, grid, programs, runner  # noqa: E402
+from lossjax.bench.harness import lossjax_neuron  # noqa: E402
+from lossjax.bench.jax_baselines import neuron_bare_jax  # noqa: E402
+from lossjax.bench.workloads import FULL, neuron_grid, neuron_sweep  # noqa: E402
+
+MODELS, STEPS, _ = FULL["neuron"]
+BLOCKS = (512, 2048, 8192, 32768, 131072)
+CALLS = 5  # profiled calls, averaged
+
+
+def blocks(sizes: list[int]) -> None:
+    """The engine's training seconds on the neuron workload with each block size."""
+    sweep = config.parse_sweep(neuron_sweep(MODELS, STEPS))
+    per_run = programs.bytes_per_run(runner.plan_sweep(sweep).configs[0], 1)
+    for size in sizes:
+        programs.BLOCK_BYTES["neuron"] = size * per_run  # fixed_block: the largest power of 2 within
+        run = lossjax_neuron(MODELS, STEPS)
+        print(f"block {size:7d}: training {run.run_time_s:.3f} s, compile {run.compile_time_s:.2f} s", flush=True)
+
+
+def _profile(fn) -> list[tuple[str, float, int]]:
+    """(operation, total ms, count) of the XLA operations :data:`CALLS` calls of ``fn()`` run, longest first."""
+    with tempfile.TemporaryDirectory() as folder:
+        jax.profiler.start_trace(folder)
+        for _ in range(CALLS):
+            fn()
+        jax.profiler.stop_trace()
+        (path,) = glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)
+        events = json.load(gzip.open(path))["traceEvents"]
+    total, count = collections.Counter(), collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and not e["name"].startswith(("$", "Thunk", "Pjit", "while")):
+            total[e["name"]] += e.get("dur", 0) / 1e3
+            count[e["name"]] += 1
+    return [(name, ms, count[name]) for name, ms in total.most_common()]
+
+
+def _print(profile: list[tuple[str, float, int]], block_steps: int) -> None:
+    """The operations run once per block and step (the loop body's), in µs per block-step."""
+    runs = CALLS * block_steps
+    body = [(name, ms, k) for name, ms, k in profile if k == runs and not name.startswith("end:")]
+    for name, ms, _ in body:
+        print(f"  {1e3 * ms / runs:7.2f} µs  {name}")
+    print(f"  {1e3 * sum(ms for _, ms, _ in body) / runs:7.2f} µs  in all, per block and step")
+
+
+def trace() -> None:
+    """Per-operation profile of one compiled call of the engine's program and of the bare program."""
+    sweep = config.parse_sweep(neuron_sweep(MODELS, STEPS))
+    plan = runner.plan_sweep(sweep)
+    group = plan.groups[plan.group_of[0]]
+    used = plan.devices_for(0, jax.devices())
+    n = plan.call_runs(0, len(used))
+    compiled = programs.Compiled(group.config, programs.to_data(plan.dataset, group.config.jnp_dtype), n,
+                                 plan.blocks[0], used, {})
+    rows = {k: v[:n] for k, v in grid.batched_grid(sweep, 0, n).items()}
+    jax.block_until_ready(compiled(rows, plan.shapes[0]))  # warm
+    print(f"engine: one call of {n} runs ({len(used)} device(s) x blocks of {plan.blocks[0]}), {STEPS} steps")
+    _print(_profile(lambda: jax.block_until_ready(compiled(rows, plan.shapes[0]))), STEPS * len(used))
+    w, b = (a.astype(np.float32) for a in neuron_grid(MODELS))
+    neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]))  # warm
+    print(f"bare jit(vmap(scan)): the same {n} runs")
+    _print(_profile(lambda: neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]))), STEPS * len(used))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("blocks", "trace"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "blocks":
+        blocks([int(a) for a in sys.argv[2:]] or list(BLOCKS))
+    else:
+        trace()

@@ -37,8 +37,10 @@ def test_same_initial_parameters_and_forward_pass(depth):
         params = init(cfg)
         layers = [(np.asarray(w), np.asarray(b)) for w, b in models.layer_params(cfg, params)]
         assert [w.shape for w, _ in layers] == list(zip(cfg.fan_ins, cfg.layer_sizes))
-        logits = models.make_apply(cfg, jnp.tanh)(params, jnp.asarray(x)).logits
-        per_impl[impl] = layers, np.asarray(logits)
+        forward = models.make_apply(cfg, jnp.tanh)(params, jnp.asarray(x))
+        hidden_layout = impl != "flax" and x.shape[0] >= cfg.width  # flax's Dense is samples-major
+        assert forward.units_first == (hidden_layout,) * (len(cfg.layer_groups) - 1) + (False,)
+        per_impl[impl] = layers, np.asarray(forward.logits)
     ref_layers, _ = per_impl["pytree"]
     h = x  # numpy forward pass from the pytree's parameters
     for i, (w, b) in enumerate(ref_layers):

@@ -89,6 +89,7 @@ def test_masked_units_output_zero_and_skipped_layers_pass_through():
     x = np.random.default_rng(0).normal(size=(6, 2))
     forward = padded.mlp_apply_padded(params, jnp.asarray(x), jnp.tanh, shape)
     logits, pre = forward.logits, forward.pre_activations
+    assert forward.units_first == (True, True, False)  # 6 samples >= width 5: hidden groups units-major
     p = params["params"]
     h = np.tanh(x @ np.asarray(p["hidden_0"]["kernel"])[:, :3] + np.asarray(p["hidden_0"]["bias"])[:3])
     h = np.tanh(h @ np.asarray(p["hidden"]["kernel"][0])[:3, :3] + np.asarray(p["hidden"]["bias"][0])[:3])

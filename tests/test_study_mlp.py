@@ -150,7 +150,7 @@ def test_experiment_files_parse(path):
     assert callable(reports.load(spec.report))
     assert spec.model_kind == "mlp"
     # Each file runs in minutes on 2 cores: at most 20 programs, except the born-dead grids whose
-    # programs take one step (steps = 1) and compile in seconds (5 widths × 20 depths; 4 × 4 × 2 dtypes).
+    # programs take no step (steps = 0: θ_0 alone) and compile in seconds (5 widths × 20 depths; 4 × 4 × 2 dtypes).
     limit = 100 if spec.name in ("mlp_dying_relu", "mlp_born_dead") else 20
     assert len(spec.static_combinations()) <= limit
 

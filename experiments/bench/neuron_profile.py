@@ -2,15 +2,15 @@
 
 Usage::
 
-    python experiments/neuron/bench_profile.py blocks [NEURONS_PER_BLOCK ...]
-    python experiments/neuron/bench_profile.py trace
+    python experiments/bench/neuron_profile.py blocks [NEURONS_PER_BLOCK ...]
+    python experiments/bench/neuron_profile.py trace
 
 ``blocks`` runs ``lossjax bench``'s neuron workload (10^6 neurons × 300 steps, every stall metric)
 through the engine once per block size (default 512 2048 8192 32768 131072; the engine's own block
 is 8192) and prints the engine's training seconds for each. ``trace`` compiles the workload's
 program for one call (a block per device), runs it under ``jax.profiler`` and prints the time of
-each XLA operation of the step loop's body, in µs per block and step (the mean of 5 calls), and does the same for the
-bare ``jit(vmap(scan))`` of the benchmark. The figures in the README (Benchmark section,
+each XLA operation of the step loop's body, in µs per block and step (the mean of 5 calls), and
+does the same for the bare ``jit(vmap(scan))`` of the benchmark. The figures in the README (Benchmark section,
 "Where the targets stand") came from this script on the 2-core CPU.
 """
 
@@ -43,9 +43,12 @@ CALLS = 5  # profiled calls, averaged
 def blocks(sizes: list[int]) -> None:
     """The engine's training seconds on the neuron workload with each block size."""
     sweep = config.parse_sweep(neuron_sweep(MODELS, STEPS))
-    per_run = programs.bytes_per_run(runner.plan_sweep(sweep).configs[0], 1)
+    plan = runner.plan_sweep(sweep)
+    per_run = programs.bytes_per_run(plan.configs[0], plan.n_train)
     for size in sizes:
-        programs.BLOCK_BYTES["neuron"] = size * per_run  # fixed_block: the largest power of 2 within
+        # The engine sizes a program's block from this budget (programs.fixed_block: the largest
+        # power of two of runs within it); overridden here, in this process only.
+        programs.BLOCK_BYTES["neuron"] = size * per_run
         run = lossjax_neuron(MODELS, STEPS)
         print(f"block {size:7d}: training {run.run_time_s:.3f} s, compile {run.compile_time_s:.2f} s", flush=True)
 
@@ -58,7 +61,8 @@ def _profile(fn) -> list[tuple[str, float, int]]:
             fn()
         jax.profiler.stop_trace()
         (path,) = glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)
-        events = json.load(gzip.open(path))["traceEvents"]
+        with gzip.open(path) as trace_file:
+            events = json.load(trace_file)["traceEvents"]
     total, count = collections.Counter(), collections.Counter()
     for e in events:
         if e.get("ph") == "X" and not e["name"].startswith(("$", "Thunk", "Pjit", "while")):
@@ -71,6 +75,8 @@ def _print(profile: list[tuple[str, float, int]], block_steps: int) -> None:
     """The operations run once per block and step (the loop body's), in µs per block-step."""
     runs = CALLS * block_steps
     body = [(name, ms, k) for name, ms, k in profile if k == runs and not name.startswith("end:")]
+    if not body:
+        raise RuntimeError(f"no operation ran {runs} times: the profile does not show the step loop's body")
     for name, ms, _ in body:
         print(f"  {1e3 * ms / runs:7.2f} µs  {name}")
     print(f"  {1e3 * sum(ms for _, ms, _ in body) / runs:7.2f} µs  in all, per block and step")
@@ -85,12 +91,11 @@ def trace() -> None:
     n = plan.call_runs(0, len(used))
     compiled = programs.Compiled(group.config, programs.to_data(plan.dataset, group.config.jnp_dtype), n,
                                  plan.blocks[0], used, {})
-    rows = {k: v[:n] for k, v in grid.batched_grid(sweep, 0, n).items()}
+    rows = grid.batched_grid(sweep, 0, n)
     jax.block_until_ready(compiled(rows, plan.shapes[0]))  # warm
     print(f"engine: one call of {n} runs ({len(used)} device(s) x blocks of {plan.blocks[0]}), {STEPS} steps")
     _print(_profile(lambda: jax.block_until_ready(compiled(rows, plan.shapes[0]))), STEPS * len(used))
     w, b = (a.astype(np.float32) for a in neuron_grid(MODELS))
-    neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]))  # warm
     print(f"bare jit(vmap(scan)): the same {n} runs")
     _print(_profile(lambda: neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]))), STEPS * len(used))
 

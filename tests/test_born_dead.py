@@ -90,7 +90,7 @@ def test_report_born_dead_table(small, tmp_path):
     """Every share and interval of the table, recomputed from the saved flags (scipy's Wilson interval)."""
     ds = small
     born_dead.report_born_dead(ds, tmp_path)
-    (rows,) = tables(tmp_path / "mlp_born_dead_table.md")
+    rows, edge = tables(tmp_path / "mlp_born_dead_table.md")
     n = ds.sizes["seed"]
     assert len(rows) == 1
     row = rows[0]
@@ -110,6 +110,13 @@ def test_report_born_dead_table(small, tmp_path):
         ci = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
         assert cells[3 + 2 * j] == f"{ci.low:.4g}–{ci.high:.4g}"
     assert row[header[-1]] == g4(1 - (1 - 2.0**-3) ** 10)
+    # The rounding-edge table: nets not born dead whose output spreads by 0 < s <= 4 rounding steps.
+    assert len(edge) == 1 and (edge[0]["width"], edge[0]["depth"]) == ("3", "10")
+    for dtype in ("float32", "float64"):
+        for scheme in ("he", "rai"):
+            spread = ds.output_spread_init.sel(init_scheme=scheme, dtype=dtype).values
+            assert np.array_equal(spread == 0, ds.born_dead.sel(init_scheme=scheme, dtype=dtype).values.astype(bool))
+            assert edge[0][f"{scheme}, {dtype}"] == str(int(np.sum((spread > 0) & (spread <= 4))))
     assert (tmp_path / "mlp_born_dead.png").stat().st_size > 0
 
 

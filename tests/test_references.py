@@ -442,6 +442,50 @@ def test_born_dead_mlp_with_nearly_constant_output():
     np.testing.assert_array_equal(s["born_dead"], [False, True])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_output_spread_in_rounding_steps_against_numpy(dtype):
+    """output_spread_init against numpy's ``spacing``. Neurons z = w·x + b on x in {0, 0.5, 1} (the
+    products are exact, so the engine and numpy round alike): constant (0 steps), two steps of
+    1 + 2ε, one step at 8 in float32 (8 + 2^-21 rounds to 8), wide spreads, one across a power of
+    two. Catches: the step
+    taken at the smallest |logit|, the spread taken as a mean, a missing 0 for a constant output."""
+    npdt = np.float64 if dtype == "float64" else np.float32
+    eps = np.finfo(npdt).eps
+    w, b = [0.0, 2 * eps, 2.0**-20, 0.37, 0.5], [0.5, 1.0, 8.0, -3.0, 0.75]
+    cfg = train.TrainConfig(model=models.ModelConfig(), loss="quadratic", dtype=dtype, steps=1)
+    x = np.asarray([[0.0], [0.5], [1.0]], npdt)
+    s, _ = train_many(cfg, runs(npdt, init_w=w, init_b=b), data(x, [[0.0], [1.0], [1.0]], dtype=npdt))
+    want = []
+    for wi, bi in zip(w, b):
+        z = x[:, 0] * npdt(wi) + npdt(bi)
+        want.append(float(np.ptp(z)) / float(np.spacing(np.max(np.abs(z)))))
+    np.testing.assert_allclose(s["output_spread_init"], want, rtol=1e-6)
+    assert want[0] == 0 and want[1] == 2 and (want[2] == 1 if dtype == "float32" else want[2] == 2.0**29)
+    assert want[4] == 0.5 / eps  # logits 0.75 .. 1.25: the step at 1.25 (ε), not at 0.75 (ε/2)
+    np.testing.assert_array_equal(s["born_dead"], [True, False, False, False, False])
+    one, _ = train_many(cfg, runs(npdt, init_w=[0.5], init_b=[0.0]), data([[1.0]], [[0.0]], dtype=npdt))
+    assert np.isnan(one["output_spread_init"][0])  # one example: no spread
+
+
+def test_output_spread_of_an_mlp_against_a_numpy_forward():
+    """output_spread_init of tanh MLPs with 3 outputs (float64) against a numpy forward pass: the
+    largest column spread over numpy's spacing of the largest |logit|."""
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(6, 2)), np.eye(3)[rng.integers(0, 3, 6)]
+    cfg = train.TrainConfig(
+        model=models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=3, depth=2, width=4, hidden_activation="tanh",
+                                 activation="sigmoid"),
+        loss="softmax_ce", dtype="float64", steps=1, init_mode="scheme",
+    )
+    batch = runs(np.float32, seed=[1, 2], init_scheme=initializers.init_scheme_index("normal"), init_scale=[0.5, 1e-3])
+    s, _ = train_many(cfg, batch, data(x, y))
+    for i in range(2):
+        (k1, b1), (k2, b2), (k3, b3) = np_layers(cfg, one_run(batch, i))
+        z = np.tanh(np.tanh(x @ k1 + b1) @ k2 + b2) @ k3 + b3
+        want = np.max(np.ptp(z, axis=0)) / np.spacing(np.max(np.abs(z)))
+        np.testing.assert_allclose(s["output_spread_init"][i], want, rtol=1e-6)
+
+
 def test_saturation_threshold_is_strict():
     """Catches: '<' turned into '<=' in the saturation test. A unit whose largest |f'| equals
     δ·max f' exactly is not saturated; one a hair below is."""

@@ -167,7 +167,7 @@ def test_flag_rule_on_hand_set_records():
         acc = summaries.start(obs._replace(loss=jnp.asarray(loss_initial)), 10)
         acc = acc._replace(steps_to_target=jnp.asarray(3 if reached else metrics.NEVER, jnp.int32),
                            longest_plateau=jnp.asarray(0, jnp.int32))
-        return summaries.RunRecord(acc, obs, jnp.asarray(False), 0.0, 0.0, 10, (1,), metrics.Thresholds())
+        return summaries.RunRecord(acc, obs, jnp.asarray(False), 0.0, 0.0, 0.0, 10, (1,), metrics.Thresholds())
 
     eps = jnp.asarray(1e-7)
     flag = lambda a, b: int(summaries.roundoff_decided(a, b, eps))  # noqa: E731

@@ -15,6 +15,11 @@ to this project, so the table has no column of the paper's numbers; it says so i
 number for every *training input* at θ_0, compared exactly in the run's dtype. The paper asks
 for a constant output over the whole input domain. docs/mlp_study.md, section "He against RAI",
 says what separates the two and measures it.
+
+A second table counts the nets at the rounding edge: not born dead, but with an output that
+spreads over the training inputs by at most :data:`EDGE_STEPS` rounding steps
+(``output_spread_init``). Their verdict is decided by the order in which the forward pass sums,
+so another program (a padded one, another block size) may call some of them born dead.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ PAPER_NOTE = ("Paper's numbers: not shown. The text of Lu, Shin, Su & Karniadaki
               "was not available to this project, so none of its figures or tables could be read.")
 
 Z95 = 1.959963984540054  # the 97.5 % quantile of N(0, 1)
+
+#: Rounding steps of output spread within which a net that is not born dead counts as at the edge.
+EDGE_STEPS = 4
 
 
 def wilson_interval(k: np.ndarray | int, n: int, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
@@ -72,19 +80,26 @@ def born_dead_counts(ds: xr.Dataset) -> xr.DataArray:
     return ds.born_dead.astype(int).sum("seed")
 
 
+def edge_counts(ds: xr.Dataset) -> xr.DataArray:
+    """Number of seeds per cell not born dead whose output spreads by at most :data:`EDGE_STEPS`
+    rounding steps at θ_0."""
+    spread = ds.output_spread_init
+    return ((spread > 0) & (spread <= EDGE_STEPS)).astype(int).sum("seed")
+
+
 def report_born_dead(ds: xr.Dataset, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     folder = Path(folder)
     made = []
     n = ds.sizes["seed"]
-    counts = born_dead_counts(ds)
+    counts, edges = born_dead_counts(ds), edge_counts(ds)
     widths = np.atleast_1d(ds.width.values).tolist()
     depths = np.atleast_1d(ds.depth.values).tolist()
     columns = _columns(ds)
 
-    def count(w, d, cell):
-        c = _select(counts, **cell)
+    def count(w, d, cell, of=counts):
+        c = _select(of, **cell)
         c = c.sel({k: v for k, v in (("width", w), ("depth", d)) if k in c.dims})
         return int(c)
 
@@ -110,6 +125,13 @@ def report_born_dead(ds: xr.Dataset, folder: Path) -> list[Path]:
             "The closed form is the probability that a zero-bias net with symmetric weights outputs 0 at one "
             "fixed input x ≠ 0: an upper bound for He's column, not a statement about RAI.\n\n"
             f"{PAPER_NOTE}\n\n" + plots.markdown_table(header, rows))
+    edge_rows = [[int(w), int(d)] + [count(w, d, cell, edges) for cell in columns] for w in widths for d in depths]
+    text += (f"\n## At the rounding edge\n\nNets per cell (of {n:,}) that are not born dead but whose output "
+             f"spreads over the training inputs by at most {EDGE_STEPS} rounding steps of its dtype at θ_0 "
+             "(`output_spread_init`): another program, summing in another order, may round some of them to a "
+             "constant output.\n\n"
+             + plots.markdown_table(["width", "depth"] + [f"{c['init_scheme']}, {c['dtype']}" for c in columns],
+                                    edge_rows))
     made.append(plots.save_text(text, folder / f"{ds.attrs.get('name', 'mlp_born_dead')}_table.md"))
 
     # Figure: one panel per dtype; colour: width; solid He, dashed RAI, dotted closed form.

@@ -65,6 +65,13 @@ dormant unit (Sokar et al. 2023)
     Compared exactly in the run's dtype: an output whose spread over the inputs is below its
     rounding counts as constant. Lu et al. (2020) ask for a constant output over the whole input
     domain, which implies this one (docs/mlp_study.md, "He against RAI", measures both effects).
+``output_spread_init``
+    How far from born dead: at θ_0, the largest spread over the training inputs of one output
+    unit's logit (max − min), in rounding steps of the run's dtype at the largest |logit|
+    (:func:`output_spread`). 0 exactly when ``born_dead``; a net that is not born dead has at least
+    0.5. A spread of a few steps is decided by the order in which the forward pass sums: another
+    program (a padded one, another block size) may round such a net to constant, or away from it.
+    NaN for a one-example dataset.
 ``longest_plateau``
     The longest run of consecutive steps t in 1..T whose relative loss improvement
     ``(L_{t−1} − L_t) / |L_{t−1}|`` is below ``plateau_tau`` [1e-3], counted only while the
@@ -355,6 +362,24 @@ OBSERVED: tuple[Quantity, ...] = (
 #: What one evaluation of the model at θ_t yields: one field per :data:`OBSERVED` quantity.
 Observation = NamedTuple("Observation", [(q.name, Array) for q in OBSERVED])
 Observation.__doc__ = "What one evaluation at θ_t yields (see :data:`OBSERVED`; (L,): per layer)."
+
+
+def rounding_step(x: Array, dtype) -> Array:
+    """The distance from ``x >= 0`` to the next larger number of ``dtype`` (numpy's ``spacing``),
+    computed in ``x``'s dtype: ``eps · 2^(e − 1)`` for ``x = m · 2^e``, m in [0.5, 1); below the
+    smallest normal number, the subnormal step."""
+    x = jnp.maximum(x, jnp.asarray(jnp.finfo(dtype).tiny, x.dtype))
+    _, exponent = jnp.frexp(x)
+    return jnp.ldexp(jnp.asarray(jnp.finfo(dtype).eps, x.dtype), exponent - 1)
+
+
+def output_spread(logits: Array, dtype) -> Array:
+    """``output_spread_init`` of ``logits`` (n, K), in ``dtype``: the largest max − min over the n
+    samples of one column, over the rounding step of the logits' own dtype at the largest |logit|."""
+    z = logits.astype(dtype)
+    spread = jnp.max(jnp.max(z, axis=0) - jnp.min(z, axis=0))
+    # 0 for a constant output even where the step underflows (XLA on CPU flushes subnormals to 0).
+    return jnp.where(spread == 0, jnp.zeros_like(spread), spread / rounding_step(jnp.max(jnp.abs(z)), logits.dtype))
 
 
 def observe(e: Evaluation) -> Observation:

@@ -228,6 +228,7 @@ class RunRecord(NamedTuple):
     acc: Accumulator  # the accumulators after the final evaluation
     final: Observation  # the final evaluation at θ_T, on the whole training set
     born_dead: Array  # bool, see ``born_dead``
+    output_spread_init: Array  # see ``output_spread_init``
     test_loss: Array  # NaN without a test set
     test_accuracy: Array
     steps: int  # T
@@ -308,6 +309,10 @@ RESULTS: tuple[Quantity, ...] = (
     Quantity("dead_init", "fraction of units dead at θ_0", "real", False, _all_units(lambda r: r.acc.init.layer_dead)),
     Quantity("dead_final", "fraction of units dead at θ_T", "real", False, _all_units(lambda r: r.final.layer_dead)),
     Quantity("born_dead", "1 if the output is the same for every training input at θ_0", "flag", False, lambda r: r.born_dead),
+    Quantity(
+        "output_spread_init", "largest spread of a logit over the training inputs at θ_0, in rounding steps of the "
+        "largest |logit| (0: born dead; NaN with one example)", "real", False, lambda r: r.output_spread_init,
+    ),
     Quantity(
         "longest_plateau", "longest run of steps with relative improvement < plateau_tau before the target", "count", False,
         lambda r: r.acc.longest_plateau,

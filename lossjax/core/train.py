@@ -394,8 +394,11 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
 
         test_loss, test_accuracy = _test_metrics(model, params, data)
         logits0 = model.apply(params0, data.x_train).logits
-        born_dead = (data.x_train.shape[0] > 1) & jnp.all(logits0 == logits0[:1])
-        record = summaries.RunRecord(acc, final, born_dead, test_loss, test_accuracy, n_steps, model.layer_sizes, thresholds)
+        several = data.x_train.shape[0] > 1
+        born_dead = several & jnp.all(logits0 == logits0[:1])
+        spread = metrics.output_spread(logits0, config.metric_dtype) if several else jnp.full((), jnp.nan, config.metric_dtype)
+        record = summaries.RunRecord(acc, final, born_dead, spread, test_loss, test_accuracy, n_steps, model.layer_sizes,
+                                     thresholds)
         return record, trajectory
 
     return train

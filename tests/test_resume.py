@@ -222,14 +222,16 @@ def test_other_sweep_in_the_folder_is_refused(tmp_path, capsys, monkeypatch):
 
 def test_results_of_an_older_lossjax_are_refused(tmp_path, capsys, monkeypatch):
     """The same sweep's store without a variable this version writes (as an older lossjax left it,
-    before a quantity was added) is refused before training, naming the variable and --restart,
-    and nothing is written; --restart recomputes it."""
+    before a quantity was added) opens without it, and is refused before training, naming the
+    variable and --restart, and nothing is written; --restart recomputes it."""
     monkeypatch.setattr(host, "use_compilation_cache", lambda: None)
     small = NEURONS_TOML.replace("num = 200", "num = 3").replace("steps = 1500", "steps = 3")
     (tmp_path / "a.toml").write_text(small)
     out = tmp_path / "out"
     assert cli.main(["run", str(tmp_path / "a.toml"), "--out", str(out), "--quiet"]) == 0
     shutil.rmtree(out / store.STORE / "zero_update_steps")  # what a store from before that quantity lacks
+    old = results.load(out)  # it still opens, without the quantity
+    assert "zero_update_steps" not in old and "loss_final" in old
     before = sorted(p.name for p in out.rglob("*"))
     capsys.readouterr()
     assert cli.main(["run", str(tmp_path / "a.toml"), "--out", str(out), "--quiet"]) == 2

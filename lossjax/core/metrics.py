@@ -364,22 +364,15 @@ Observation = NamedTuple("Observation", [(q.name, Array) for q in OBSERVED])
 Observation.__doc__ = "What one evaluation at θ_t yields (see :data:`OBSERVED`; (L,): per layer)."
 
 
-def rounding_step(x: Array, dtype) -> Array:
-    """The distance from ``x >= 0`` to the next larger number of ``dtype`` (numpy's ``spacing``),
-    computed in ``x``'s dtype: ``eps · 2^(e − 1)`` for ``x = m · 2^e``, m in [0.5, 1); below the
-    smallest normal number, the subnormal step."""
-    x = jnp.maximum(x, jnp.asarray(jnp.finfo(dtype).tiny, x.dtype))
-    _, exponent = jnp.frexp(x)
-    return jnp.ldexp(jnp.asarray(jnp.finfo(dtype).eps, x.dtype), exponent - 1)
-
-
 def output_spread(logits: Array, dtype) -> Array:
     """``output_spread_init`` of ``logits`` (n, K), in ``dtype``: the largest max − min over the n
-    samples of one column, over the rounding step of the logits' own dtype at the largest |logit|."""
+    samples of one column, over the rounding step (``jnp.spacing``) of the logits' own dtype at the
+    largest |logit|."""
     z = logits.astype(dtype)
     spread = jnp.max(jnp.max(z, axis=0) - jnp.min(z, axis=0))
+    step = jnp.spacing(jnp.max(jnp.abs(logits))).astype(dtype)
     # 0 for a constant output even where the step underflows (XLA on CPU flushes subnormals to 0).
-    return jnp.where(spread == 0, jnp.zeros_like(spread), spread / rounding_step(jnp.max(jnp.abs(z)), logits.dtype))
+    return jnp.where(spread == 0, jnp.zeros_like(spread), spread / step)
 
 
 def observe(e: Evaluation) -> Observation:
@@ -425,9 +418,8 @@ def unit_fractions(
     magnitude = jnp.abs(derivatives)
     # all(... < threshold) rather than max(...) < threshold: the same units, and XLA on CPU runs
     # the boolean reduction over the batch faster (the per-step saturation is in every MLP step).
-    limit = thresholds.saturation_delta * max_slope
-    if isinstance(limit, jax.Array):  # a switched activation's (traced) slope: the limit in the derivatives' dtype,
-        limit = limit.astype(magnitude.dtype)  # as a Python float limit is rounded to it
+    # In the derivatives' dtype, whether the slope is a Python float or a switched activation's traced one.
+    limit = jnp.asarray(thresholds.saturation_delta * max_slope, magnitude.dtype)
     saturated = jnp.all(magnitude < limit, axis=samples_axis)
     dead = jnp.all(magnitude == 0, axis=samples_axis)
     score = jnp.mean(jnp.abs(activations), axis=samples_axis)

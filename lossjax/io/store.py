@@ -184,13 +184,16 @@ def init_labels(points) -> list[str]:
 
 
 def labelled(flat: Mapping[str, Any], layout: Layout, attrs: Mapping[str, Any]) -> xr.Dataset:
-    """The labelled dataset (see :mod:`lossjax.io.results`) from flat arrays (numpy or dask)."""
+    """The labelled dataset (see :mod:`lossjax.io.results`) from flat arrays (numpy or dask); a
+    variable of ``layout`` that ``flat`` lacks (a store from before that quantity existed) is left out."""
     static_shape = tuple(len(v) for _, v, _ in layout.static)
     batched_shape = tuple(len(v) for _, v, _ in layout.batched)
     dims = [n for n, _, _ in layout.static] + [n for n, _, _ in layout.batched]
     variables = layout.variables()
     data_vars = {}
     for name, (flat_dims, _, _, var_attrs) in variables.items():
+        if name not in flat:
+            continue
         array = flat[name]
         extra = tuple(array.shape[2:])
         data_vars[name] = (dims + list(flat_dims[2:]), array.reshape(static_shape + batched_shape + extra), var_attrs)
@@ -360,7 +363,8 @@ class Store:
         """The labelled results (dask-backed when ``lazy``; default: lazy above :data:`EAGER_BYTES`).
 
         Raises :class:`StoreError` if chunks are missing, unless ``partial`` (missing runs then
-        hold fill values: NaN, -1).
+        hold fill values: NaN, -1). A store written by an older lossjax opens without the
+        quantities added since (:meth:`missing_variables`), as its netCDF export would.
         """
         attrs = self.attrs()
         layout = Layout.from_json(attrs.pop("lossjax_layout"))
@@ -377,5 +381,5 @@ class Store:
         flat = xr.open_zarr(self.path, consolidated=False, mask_and_scale=False, decode_times=False)
         if lazy is None:
             lazy = layout.bytes_per_run() * layout.n_runs * layout.n_programs > EAGER_BYTES
-        arrays = {name: (flat[name].data if lazy else flat[name].values) for name in layout.variables()}
+        arrays = {name: (flat[name].data if lazy else flat[name].values) for name in layout.variables() if name in flat}
         return labelled(arrays, layout, attrs)

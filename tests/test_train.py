@@ -21,7 +21,7 @@ import pytest
 
 from lossjax.core import losses
 from lossjax.core import metrics
-from lossjax.core import initializers, models
+from lossjax.core import initializers, models, padded
 from lossjax.core import train
 from engine_cases import runs, single
 
@@ -380,3 +380,48 @@ def test_a_zero_step_run_observes_theta0_alone():
     mini, _ = out[0, 4]
     np.testing.assert_array_equal(np.asarray(mini.loss_final), np.asarray(zero.loss_final))  # the whole set
     assert not np.array_equal(np.asarray(mini.loss_initial), np.asarray(zero.loss_initial))  # a batch of 4
+
+
+def _dot_precisions(jaxpr) -> list:
+    """The ``precision`` of every ``dot_general`` in ``jaxpr`` and the jaxprs inside it (scan, cond,
+    while, custom VJPs, ...)."""
+    from jax.extend import core as jex
+
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            found.append(eqn.params["precision"])
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(sub, jex.ClosedJaxpr):
+                    found += _dot_precisions(sub.jaxpr)
+                elif isinstance(sub, jex.Jaxpr):
+                    found += _dot_precisions(sub)
+    return found
+
+
+@pytest.mark.parametrize("impl,padded_to,dtype", [("pytree", None, "float32"), ("scan", None, "float32"),
+                                                   ("flax", None, "bfloat16"), ("scan", (5, 6), "float32")])
+def test_every_matrix_product_of_a_run_is_traced_at_the_highest_precision(impl, padded_to, dtype):
+    """A run's dtype is its arithmetic: XLA's default on NVIDIA GPUs multiplies float32 matrices in
+    TF32 (on an H200, 2.9e-4 relative error against 2.9e-7 at "highest":
+    experiments/bench/matmul_precision.py), so every product the training program traces, forward
+    and backward, through the hidden-layer scan and the padded program's loop, asks for "highest".
+    (XLA's CPU computes float32 either way, so this looks at the program, not at its numbers.)"""
+    true = models.ModelConfig(kind="mlp", n_inputs=2, n_outputs=1, depth=3, width=4, hidden_activation="tanh", impl=impl)
+    model = true if padded_to is None else models.ModelConfig(
+        kind="mlp", n_inputs=2, n_outputs=1, depth=padded_to[0], width=padded_to[1], hidden_activation="tanh", padded=True)
+    config = train.TrainConfig(model=model, dtype=dtype, steps=3, init_mode="scheme")
+    shape = None if padded_to is None else padded.arch_shape(true)
+    metric = np.float32
+    run = train.RunInputs(seed=np.int32(0), learning_rate=metric(0.1), init_w=metric(0), init_b=metric(0),
+                          init_scheme=np.int32(0), init_scale=metric(1), init_bias=metric(0), init_bias_std=metric(0),
+                          target=metric(np.nan))
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(8, 2)
+    y = (x[:, :1] > 0).astype(np.float32)
+    data = train.Data(*(jnp.asarray(a, config.jnp_dtype) for a in (x, y, x, y)))
+    jaxpr = jax.make_jaxpr(train.make_train(config))(run, data, None, shape)
+    precisions = _dot_precisions(jaxpr.jaxpr)
+    assert len(precisions) >= 6  # forward and backward products of at least 3 layers
+    highest = jax.lax.Precision.HIGHEST
+    assert all(p == (highest, highest) for p in precisions), set(precisions)

@@ -17,7 +17,9 @@ import numpy as np
 
 from lossjax.bench.workloads import NEURON, MLPProblem, NeuronSpec
 
-#: Runs per vmapped block (the sizes the engine's runner measured best on a 2-core CPU).
+#: Runs per vmapped block when none is given (the engine's blocks on a 2-core CPU); the harness
+#: passes the engine's own block for the workload on the devices at hand
+#: (:func:`lossjax.bench.harness.engine_block`).
 NEURON_BLOCK = 8192
 MLP_BLOCK = 16
 
@@ -43,14 +45,16 @@ def _sharded(train_one: Callable, inputs: tuple, block: int):
     spec = PartitionSpec("grid")
     fn = jax.jit(jax.shard_map(shard, mesh=mesh, in_specs=(spec,) * len(padded), out_specs=spec, check_vma=False))
     start = time.perf_counter()
-    compiled = fn.lower(*padded).compile()
+    with jax.default_matmul_precision("highest"):  # float32 products in float32, as the engine's (not TF32 on a GPU)
+        compiled = fn.lower(*padded).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
     out = np.asarray(compiled(*padded))
     return out[:n], compile_s, time.perf_counter() - start
 
 
-def neuron_bare_jax(n_models: int, steps: int, *, init, spec: NeuronSpec = NEURON) -> tuple[dict, float, float]:
+def neuron_bare_jax(n_models: int, steps: int, *, init, spec: NeuronSpec = NEURON,
+                    block: int = NEURON_BLOCK) -> tuple[dict, float, float]:
     """The neuron workload: σ(w x + b), quadratic cost, SGD; float32; the final loss only."""
     import jax
 
@@ -69,11 +73,11 @@ def neuron_bare_jax(n_models: int, steps: int, *, init, spec: NeuronSpec = NEURO
         (w, b), _ = jax.lax.scan(step, (w, b), None, length=steps)
         return loss(w, b)
 
-    out, compile_s, run_s = _sharded(train_one, (w0, b0), NEURON_BLOCK)
+    out, compile_s, run_s = _sharded(train_one, (w0, b0), block)
     return {"loss_final": out}, compile_s, run_s
 
 
-def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem) -> tuple[dict, float, float]:
+def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem, block: int = MLP_BLOCK) -> tuple[dict, float, float]:
     """The MLP workload: tanh hidden layers, binary cross-entropy on logits, SGD; float32."""
     import jax
     import jax.numpy as jnp
@@ -103,13 +107,14 @@ def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem) -> tuple[dic
         params, _ = jax.lax.scan(step, params, None, length=steps)
         return loss(params)
 
-    out, compile_s, run_s = _sharded(train_one, (lrs, *leaves), MLP_BLOCK)
+    out, compile_s, run_s = _sharded(train_one, (lrs, *leaves), block)
     return {"loss_final": out}, compile_s, run_s
 
 
 def sgemm_gflops(size: int = 2048, repeats: int = 3) -> dict[str, float]:
     """This machine's float32 matrix-product peak: the best of ``repeats`` ``size``² products,
-    in numpy (BLAS, every thread) and in jax (XLA on the default device), in GFLOP/s."""
+    in numpy (BLAS, every thread) and in jax (XLA on the default device, float32 arithmetic:
+    ``precision="highest"``, which on a GPU rules out TF32), in GFLOP/s."""
     import jax
     import jax.numpy as jnp
 
@@ -120,7 +125,7 @@ def sgemm_gflops(size: int = 2048, repeats: int = 3) -> dict[str, float]:
     a @ b
     out["numpy"] = flops / min(_seconds(lambda: a @ b) for _ in range(repeats)) / 1e9
     ja, jb = jax.device_put(a), jax.device_put(b)
-    mm = jax.jit(jnp.matmul)
+    mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision="highest"))
     mm(ja, jb).block_until_ready()
     out["jax"] = flops / min(_seconds(lambda: mm(ja, jb).block_until_ready()) for _ in range(repeats)) / 1e9
     return out

@@ -44,6 +44,11 @@ DTYPES = {
     "float16": jnp.float16,
 }
 INIT_MODES = ("explicit", "scheme")
+#: Precision of every matrix product a run traces (``jax.default_matmul_precision``): a run's dtype is
+#: the arithmetic it gets. XLA's default on NVIDIA GPUs multiplies float32 matrices in TF32 (a 10-bit
+#: significand, as bfloat16's 7 is to float32's 23), which would make a float32 study of exact zeros
+#: and rounding a TF32 one; on a CPU every precision is the same arithmetic.
+MATMUL_PRECISION = "highest"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,6 +330,10 @@ def make_train(config: TrainConfig) -> Callable[..., tuple[Summary, Observation 
     unpadded = None if config.model.padded else Model.build(config)  # checks the config now
 
     def train(run: RunInputs, data: Data, params0=None, shape: padded.ArchShape | None = None):
+        with jax.default_matmul_precision(MATMUL_PRECISION):
+            return train_in_precision(run, data, params0, shape)
+
+    def train_in_precision(run: RunInputs, data: Data, params0, shape: padded.ArchShape | None):
         model = unpadded if unpadded is not None else Model.build(config, shape)
         if params0 is None:
             params0 = init_params(config, run, shape)

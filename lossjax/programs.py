@@ -35,7 +35,13 @@ MAX_CHUNK = 1 << 20
 #: (depth 3, 200 steps; model-steps/s by block size): width 16 / 128 samples: 8: 3.04e4,
 #: 16: 3.17e4, 32: 2.97e4, 64: 2.86e4; width 64 / 256 samples: 1: 4.68e3, 2: 4.90e3, 4: 4.72e3,
 #: 8: 4.44e3, 16: 2.66e3; a 4 MiB budget gives blocks of 16 and 2 there.
-BLOCK_BYTES = {"neuron": 16 << 20, "mlp": 4 << 20}
+#: On a GPU (any accelerator) a block's steps are kernels launched one after another, so a block
+#: must be large enough to fill the device, and no larger than the grids it trains (a grid is padded
+#: to whole blocks). Training seconds on an H200 (``experiments/bench/block_budget.py``) by budget,
+#: 16 / 64 / 256 / 1024 MiB: 10^6 neurons × 300 steps 2.28 / 0.70 / 0.34 / 0.28 s; 1024 MLPs
+#: 2→16³→1 × 200 steps 0.25 / 0.091 / 0.059 / 0.121 s (at 1 GiB a block of 4096 holds 3072 copies);
+#: 256 MLPs 8→64³→1 0.60 / 0.20 / 0.10 / 0.11 s. 256 MiB: blocks of 131,072 neurons, 1024 and 128 MLPs.
+BLOCK_BYTES = {"cpu": {"neuron": 16 << 20, "mlp": 4 << 20}, "accelerator": {"neuron": 256 << 20, "mlp": 256 << 20}}
 
 
 def _itemsize(config: train_lib.TrainConfig) -> int:
@@ -83,7 +89,7 @@ def call_limit(config: train_lib.TrainConfig, n_train: int, memory_mb: float) ->
 
 def choose_chunk(
     n_runs: int, config: train_lib.TrainConfig, n_train: int, memory_mb: float, n_devices: int, chunk_size: int = 0,
-    result_bytes: int = 0,
+    result_bytes: int = 0, platform: str = "cpu",
 ) -> tuple[int, int]:
     """(runs per chunk, runs per vmapped block).
 
@@ -100,7 +106,7 @@ def choose_chunk(
         largest = max(1, min(work, host, MAX_CHUNK))
     n_chunks = math.ceil(n_runs / largest)
     per_device = math.ceil(math.ceil(n_runs / n_chunks) / n_devices)
-    block = fixed_block(config, n_train)
+    block = fixed_block(config, n_train, platform)
     per_device = math.ceil(per_device / block) * block
     return per_device * n_devices, block
 
@@ -206,16 +212,23 @@ def to_data(dataset, dtype) -> train_lib.Data:
     return train_lib.Data(*(jnp.asarray(a, dtype) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)))
 
 
-def fixed_block(config: train_lib.TrainConfig, n_train: int) -> int:
+def block_budget(kind: str, platform: str) -> int:
+    """Bytes of one vmapped block of runs of a ``kind`` of model on a ``platform`` (``jax.Device.platform``)."""
+    return BLOCK_BYTES["cpu" if platform == "cpu" else "accelerator"][kind]
+
+
+def fixed_block(config: train_lib.TrainConfig, n_train: int, platform: str = "cpu") -> int:
     """Runs per vmapped block of a program: from the program alone (its model, batch and records),
     never from the size of the grid, the chunk, the memory budget or the devices. Every run is
     computed in a block of exactly this many lanes (padded with copies), so its numbers do not
     depend on what else is in the sweep: XLA may pick different kernels (and float round-off)
     for a different vmapped shape, which training then amplifies. The largest power of two within
-    the kind's :data:`BLOCK_BYTES`. The same with the round-off probe on or off (computed without
-    it), so that the probe leaves every run's other results bit for bit as they are."""
+    the kind's :func:`block_budget` on the devices' ``platform`` (CPU or accelerator: a run's numbers
+    differ between the two anyway, since their kernels round differently). The same with the
+    round-off probe on or off (computed without it), so that the probe leaves every run's other
+    results bit for bit as they are."""
     alone = dataclasses.replace(config, roundoff_probe=False)
-    fits = max(1, BLOCK_BYTES[config.model.kind] // bytes_per_run(alone, n_train))
+    fits = max(1, block_budget(config.model.kind, platform) // bytes_per_run(alone, n_train))
     return 1 << (fits.bit_length() - 1)
 
 

@@ -6,7 +6,7 @@ program shared by the combinations of one architecture), for calls of ``devices 
 ``grid`` mesh axis when several are used) trains ``k`` vmapped blocks one after another
 (``lax.map``; ``k`` from :data:`CALL_RUN_STEPS`, see :meth:`Plan.call_runs`). The block size depends on
 the program only (:func:`~lossjax.programs.fixed_block`: one block's training state stays in the
-CPU cache, about :data:`~lossjax.programs.BLOCK_BYTES`), never on the grid, so a run's numbers do not depend on what else is
+CPU cache, about :data:`~lossjax.programs.BLOCK_BYTES`; on an accelerator, as many runs as memory allows), never on the grid, so a run's numbers do not depend on what else is
 trained. The grid is cut into chunks (the unit results are kept, saved and resumed in, sized
 from the memory budget and the work by :func:`~lossjax.programs.choose_chunk`); a chunk goes through the executable in calls,
 padded with copies of its last run. With a results folder each finished chunk is written to the
@@ -164,8 +164,12 @@ class Plan:
         return largest
 
 
-def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
-    """Builds the dataset and the programs and sizes the chunks; refuses what cannot run."""
+def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None, platform: str | None = None) -> Plan:
+    """Builds the dataset and the programs and sizes the chunks; refuses what cannot run.
+
+    ``platform`` is the devices' (``jax.Device.platform``; default: this process's first device's):
+    the size of a vmapped block depends on it (:func:`~lossjax.programs.fixed_block`)."""
+    platform = platform or jax.local_devices()[0].platform
     if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 0):
         raise sweep_lib.SweepError(f"chunk_size must be an integer >= 0 (0: sized from memory), got {chunk_size!r}")
     dataset = sweep.make_dataset()
@@ -188,7 +192,8 @@ def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
     chunk = chunk_size or sweep.chunk_size
     if not chunk:  # sized from the memory budget and the work, independently of the devices
         result_bytes = results_lib.layout_of(sweep, configs, 1).bytes_per_run()
-        chunk = min(choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, 1, result_bytes=result_bytes)[0] for cfg in configs)
+        chunk = min(choose_chunk(n_runs, cfg, n_train, sweep.memory_mb, 1, result_bytes=result_bytes, platform=platform)[0]
+                    for cfg in configs)
     layout = results_lib.layout_of(sweep, configs, max(1, min(chunk, n_runs)))
     groups = group_programs(configs, n_runs, n_train, sweep.programs if sweep.impl == "auto" else "per_architecture")
     group_of = [0] * len(configs)
@@ -196,7 +201,7 @@ def plan_sweep(sweep: sweep_lib.Sweep, chunk_size: int | None = None) -> Plan:
         for p in group.members:
             group_of[p] = g
     shapes = [groups[g].shape(cfg) for cfg, g in zip(configs, group_of)]
-    blocks = [fixed_block(groups[g].config, n_train) for g in group_of]
+    blocks = [fixed_block(groups[g].config, n_train, platform) for g in group_of]
     return Plan(sweep, dataset, combos, configs, blocks, layout, n_train, groups, group_of, shapes)
 
 
@@ -282,7 +287,7 @@ def run_sweep(
         spec = sweep_lib.load_sweep(spec)
     sweep = sweep_lib.parse_sweep(spec)
     devices = tuple(devices) if devices is not None else tuple(jax.local_devices())
-    plan = plan_sweep(sweep, chunk_size)
+    plan = plan_sweep(sweep, chunk_size, devices[0].platform)
     layout = plan.layout
     total_bytes = layout.bytes_per_run() * layout.n_runs * layout.n_programs
     folder = Path(out) if out is not None else None

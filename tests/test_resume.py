@@ -114,7 +114,7 @@ def test_a_chunk_of_short_runs_holds_several_calls(tmp_path, monkeypatch):
     sweep = runner.sweep_lib.parse_sweep(short)
     cfg = sweep.train_config(sweep.static_combinations()[0], 2, 1)
     two_runs = 2 * programs.bytes_per_run(cfg, 100)  # blocks of 2 runs (moons: 100 training points)
-    monkeypatch.setattr(programs, "BLOCK_BYTES", {"neuron": two_runs, "mlp": two_runs})
+    monkeypatch.setattr(programs, "BLOCK_BYTES", {p: {"neuron": two_runs, "mlp": two_runs} for p in ("cpu", "accelerator")})
     plan = runner.plan_sweep(sweep)
     limit = programs.call_limit(cfg, plan.n_train, 0.5)
     call = plan.call_runs(0, 2)

@@ -183,7 +183,7 @@ def block_of(spec) -> int:
     sweep = sweep_lib.parse_sweep(spec)
     dataset = sweep.make_dataset()
     cfg = sweep.train_config(sweep.static_combinations()[0], dataset.x_train.shape[1], dataset.y_train.shape[1])
-    return programs.fixed_block(cfg, dataset.x_train.shape[0])
+    return programs.fixed_block(cfg, dataset.x_train.shape[0], jax.devices()[0].platform)
 
 
 def assert_bitwise(a, b):
@@ -206,20 +206,22 @@ def test_chunked_equals_unchunked(one_device):
 
 
 def test_sharded_in_blocks_equals_one_device(one_device):
-    """All 4 devices, each training one block of 2 runs per call; bitwise equal to 1 device with
-    the same block, and equal to float32 rounding with another block size."""
-    ds, _ = one_device
-    assert len(jax.devices()) == 4, "tests/conftest.py should give 4 host CPU devices"
+    """All 4 host CPU devices, each training one block of 2 runs per call; bitwise equal to 1 device
+    with the same block, and equal to float32 rounding with another block size. (On the host's
+    CPU devices also where jax's default devices are a GPU's.)"""
+    cpus = jax.devices("cpu")
+    assert len(cpus) == 4, "tests/conftest.py should give 4 host CPU devices"
+    ds = one_device[0] if jax.default_backend() == "cpu" else runner.run_sweep(SWEEP, devices=cpus[:1])
     sweep = sweep_lib.parse_sweep(SWEEP)
     cfg = sweep.train_config(sweep.static_combinations()[0], 1, 1)
     per_run = programs.bytes_per_run(cfg, 1)
     with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
-        mp.setattr(programs, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
+        mp.setattr(programs, "BLOCK_BYTES", {p: {"neuron": 2 * per_run, "mlp": 2 * per_run} for p in ("cpu", "accelerator")})
         mp.setattr(runner, "CALL_RUN_STEPS", 1)  # one block per device per call
         assert programs.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
-        ds_sharded = runner.run_sweep(SWEEP)
+        ds_sharded = runner.run_sweep(SWEEP, devices=cpus)
         assert sizes == [8, 8]  # 10 runs in calls of 4 devices × 1 block × 2 runs, the last padded
-        ds_one = runner.run_sweep(SWEEP, devices=jax.devices()[:1])
+        ds_one = runner.run_sweep(SWEEP, devices=cpus[:1])
     assert_bitwise(ds_one, ds_sharded)
     assert_same_results(ds, ds_sharded)
     assert len(json.loads(ds_sharded.attrs["devices"])) == 4
@@ -345,9 +347,9 @@ def test_several_blocks_per_call_equal_one_block_per_call():
     results = {}
     for call_run_steps in (1, 1 << 30):
         with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
-            mp.setattr(programs, "BLOCK_BYTES", {"neuron": 2 * per_run, "mlp": 2 * per_run})
+            mp.setattr(programs, "BLOCK_BYTES", {p: {"neuron": 2 * per_run, "mlp": 2 * per_run} for p in ("cpu", "accelerator")})
             mp.setattr(runner, "CALL_RUN_STEPS", call_run_steps)
-            results[call_run_steps] = runner.run_sweep(SWEEP, devices=jax.devices()[:2]), list(sizes)
+            results[call_run_steps] = runner.run_sweep(SWEEP, devices=jax.devices("cpu")[:2]), list(sizes)
     assert results[1][1] == [4, 4, 4]  # 10 runs: 2 devices × 1 block of 2 per call
     assert results[1 << 30][1] == [12]  # one call: 2 devices × 3 blocks of 2
     assert_bitwise(results[1][0], results[1 << 30][0])

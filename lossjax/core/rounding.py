@@ -54,19 +54,37 @@ def check_rounding(name: str) -> None:
         raise ValueError(f"unknown update_rounding {name!r}; allowed: {', '.join(UPDATE_ROUNDINGS)}")
 
 
+def nearest_value(x: Array, dtype) -> Array:
+    """The value float32 ``x`` rounds to (to nearest, ties to even) in ``dtype`` (bfloat16 or
+    float16), as float32: ``x.astype(dtype).astype(float32)``, written without that round trip.
+
+    XLA may drop such a round trip as excess precision (``xla_allow_excess_precision``), and
+    does on a GPU: on an H200 every stochastically rounded update came out as the nearest value.
+    ``lax.reduce_precision`` is never dropped; it flushes float16's subnormals to zero, so below
+    float16's smallest normal the value is rounded on float16's fixed grid instead (multiples
+    of 2^-24: exact scalings of ``x`` and ``jnp.round``, ties to even). bfloat16's subnormals are
+    float32's, which XLA's CPU flushes anyway."""
+    info = jnp.finfo(dtype)
+    normal = jax.lax.reduce_precision(x, info.nexp, info.nmant)
+    if dtype != jnp.float16:
+        return normal
+    step = jnp.float32(info.smallest_subnormal)
+    return jnp.where(jnp.abs(x) < jnp.float32(info.smallest_normal), jnp.round(x / step) * step, normal)
+
+
 def round_stochastic(x: Array, dtype, uniform: Array) -> Array:
     """Rounds float32 ``x`` to ``dtype`` (bfloat16 or float16): to the neighbour above with
     probability (x − lo) / (hi − lo), below otherwise; ``uniform`` holds draws in [0, 1) of
-    ``x``'s shape. Values ``dtype`` holds exactly are returned unchanged."""
-    nearest = x.astype(dtype)
-    near32 = nearest.astype(jnp.float32)
-    other = jnp.nextafter(nearest, jnp.where(near32 < x, jnp.inf, -jnp.inf).astype(dtype))
-    lo = jnp.where(near32 < x, nearest, other)
-    hi = jnp.where(near32 < x, other, nearest)
-    lo32, hi32 = lo.astype(jnp.float32), hi.astype(jnp.float32)
+    ``x``'s shape. Values ``dtype`` holds exactly are returned unchanged. Computed in float32 from
+    :func:`nearest_value`; the one conversion to ``dtype`` is of a value it holds exactly."""
+    near32 = nearest_value(x, dtype)
+    above = near32 < x
+    towards = jnp.where(above, jnp.inf, -jnp.inf).astype(dtype)
+    other32 = jnp.nextafter(near32.astype(dtype), towards).astype(jnp.float32)  # the neighbour on x's other side
+    lo32, hi32 = jnp.where(above, near32, other32), jnp.where(above, other32, near32)
     p_up = (x - lo32) / (hi32 - lo32)
-    rounded = jnp.where(uniform < p_up, hi, lo)
-    return jnp.where((near32 == x) | ~jnp.isfinite(nearest) | ~jnp.isfinite(other), nearest, rounded)
+    rounded = jnp.where(uniform < p_up, hi32, lo32)
+    return jnp.where((near32 == x) | ~jnp.isfinite(near32) | ~jnp.isfinite(other32), near32, rounded).astype(dtype)
 
 
 def init_state(rounding: str, params):

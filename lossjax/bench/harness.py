@@ -86,6 +86,15 @@ def _run_engine(sweep: dict, fields: Sequence[str], model_dims: tuple[str, ...])
     return EngineRun(result, float(attrs["compile_time_s"]), float(attrs["run_time_s"]), wall, len(json.loads(attrs["devices"])))
 
 
+def engine_block(sweep: dict) -> int:
+    """Runs per vmapped block of the engine's (first) program for ``sweep`` on this process's devices:
+    the bare ``jit(vmap(scan))`` rows use the same, so that they differ from the engine only in what
+    a step computes."""
+    from lossjax import config, runner
+
+    return runner.plan_sweep(config.parse_sweep(sweep)).blocks[0]
+
+
 def lossjax_neuron(n_models: int, steps: int) -> EngineRun:
     """The neuron workload through :func:`lossjax.run_sweep`, models in :func:`neuron_grid` order."""
     return _run_engine(neuron_sweep(n_models, steps), NEURON_METRICS, ("w0", "b0"))
@@ -111,6 +120,14 @@ def _torch_or_none():
     except ImportError:
         return None
     return torch
+
+
+def torch_device(torch) -> str:
+    """Where the torch rows run: on the GPU when jax's devices are GPUs and torch sees one, else the CPU
+    (so that both sides of a row are on the same hardware)."""
+    import jax
+
+    return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
 
 
 def _load_average() -> list[float] | None:
@@ -144,7 +161,7 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         warm = (16, {"init": neuron_grid(16)})
         numpy_fn, torch_fn, vmap_fn, loop_fn = neuron_numpy, neuron_torch, neuron_torch_vmap, neuron_python_loop
         engines = [("lossjax", lambda: lossjax_neuron(n, steps))]
-        bare = lambda: neuron_bare_jax(n, steps, init=(w0, b0))  # noqa: E731
+        bare = lambda: neuron_bare_jax(n, steps, init=(w0, b0), block=engine_block(neuron_sweep(n, steps)))  # noqa: E731
     else:
         spec = MLP_SPECS[workload]
         problem = mlp_problem(n, spec)
@@ -156,7 +173,7 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
         torch_fn, vmap_fn, loop_fn = mlp_torch, mlp_torch_vmap, mlp_python_loop
         engines = [(f"lossjax ({impl})", lambda impl=impl: lossjax_mlp(n, steps, impl=impl, spec=spec))
                    for impl in MLP_IMPLS[workload]]
-        bare = lambda: mlp_bare_jax(n, steps, problem=problem)  # noqa: E731
+        bare = lambda: mlp_bare_jax(n, steps, problem=problem, block=engine_block(mlp_sweep(n, steps, spec=spec)))  # noqa: E731
 
     def baseline(label, fn, kwargs, models, note=""):
         progress(f"{workload}: {label}")
@@ -179,7 +196,7 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
     progress(f"{workload}: bare jax")
     result, compile_s, run_s = bare()
     rows.append(Row(workload, "jax jit(vmap(scan)), no metrics", n, steps, run_s, compile_s,
-                    note="the same maths, blocked and sharded like lossjax; only the final loss",
+                    note="the same maths, in lossjax's blocks, sharded like it; only the final loss",
                     max_rel_diff=_max_rel_diff(result, reference)))  # fmt: skip
     torch = _torch_or_none()
     if torch is None:
@@ -188,9 +205,10 @@ def _bench_workload(workload: str, n: int, steps: int, n_loop: int, *, progress:
             rows.append(Row(workload, label, n, steps, None, note=note))
     else:
         torch.set_num_threads(cores)
-        threads = f"float32, {torch.get_num_threads()} threads"
+        device = torch_device(torch)
+        where = f"{torch.get_num_threads()} threads" if device == "cpu" else torch.cuda.get_device_name()
         for label, fn in (("torch", torch_fn), ("torch.func.vmap", vmap_fn)):
-            result = baseline(label, fn, full, n, note=threads)
+            result = baseline(label, functools.partial(fn, device=device), full, n, note=f"float32, {where}")
             rows[-1].max_rel_diff = _max_rel_diff(result, reference)
     result = baseline("python loop", loop_fn, loop, len(loop_index),
                       note=f"timed on {len(loop_index)} models, rate per model-step extrapolated"
@@ -220,6 +238,7 @@ def machine_info() -> dict[str, Any]:
         "jax_devices": [str(d) for d in jax.devices()],
         "torch": torch.__version__ if torch is not None else None,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "torch_device": torch_device(torch) if torch is not None else None,
         "load_average": _load_average(),  # other processes competing for the cores, when > 0
     }
 
@@ -227,6 +246,11 @@ def machine_info() -> dict[str, Any]:
 #: The numpy MLP rows train blocks of models whose hidden activations hold this many floats:
 #: 64 models of the ``mlp`` workload (128 samples × 16 units), 8 of ``mlp_wide`` (256 × 64).
 NUMPY_BLOCK_FLOATS = 64 * 128 * 16
+#: Side of the square float32 products that measure the matrix-product peak, on a CPU and on an
+#: accelerator (a GPU needs larger ones to reach its peak).
+SGEMM_SIZE = {"cpu": 2048, "accelerator": 8192}
+
+
 #: How the MLP is written, for the lossjax rows of each MLP workload (the first is the default,
 #: the row the speed-ups are relative to).
 MLP_IMPLS = {"mlp": ("auto", "scan", "flax"), "mlp_wide": ("auto",)}
@@ -315,7 +339,9 @@ def run_bench(
     if grid:
         say(f"compile, MLP grid of {grid['architectures']} architectures (depth 1-20 x width {GRID_WIDTHS}): "
             f"{grid['compile_time_s']:.1f} s, {grid['programs']}")
-    sgemm_size = 512 if quick else 2048
+    import jax
+
+    sgemm_size = 512 if quick else SGEMM_SIZE["cpu" if jax.default_backend() == "cpu" else "accelerator"]
     peak = sgemm_gflops(sgemm_size)
     say(f"float32 matrix-product peak ({sgemm_size}² sgemm): numpy {peak['numpy']:.0f} GFLOP/s, jax {peak['jax']:.0f} GFLOP/s")
     for r in rows:

@@ -126,18 +126,20 @@ def mlp_torch(
     *,
     problem: MLPProblem | None = None,
     dtype: str = "float32",
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
     """:func:`mlp_numpy` in PyTorch: batched ``torch.baddbmm`` forward pass, autograd backward.
 
     The gradient of the sum over models of each model's mean loss is every model's own
     gradient. Autograd measured as fast as hand-written gradients here (±10 %), and it checks
-    :func:`mlp_numpy`'s hand-derived backward pass independently.
+    :func:`mlp_numpy`'s hand-derived backward pass independently. ``device``: torch's
+    (``"cuda"`` on a GPU; torch multiplies float32 matrices in float32 there by default).
     """
     import torch
 
     problem = _check_problem(n_models, steps, problem)
     tdtype = getattr(torch, dtype)
-    as_t = lambda a: torch.tensor(a, dtype=tdtype)  # noqa: E731
+    as_t = lambda a: torch.tensor(a, dtype=tdtype, device=device)  # noqa: E731
     x = as_t(problem.x).expand(n_models, -1, -1)
     y = as_t(problem.y).expand(n_models, -1)
     weights = [as_t(w).requires_grad_() for w in problem.weights]
@@ -159,7 +161,7 @@ def mlp_torch(
             for param, g in zip(weights + biases, grads):
                 param.sub_(g.mul_(lr))
     with torch.no_grad():
-        return {"loss_final": losses().numpy(), "layer_grad_norm_init": norms.numpy()}
+        return {"loss_final": losses().cpu().numpy(), "layer_grad_norm_init": norms.cpu().numpy()}
 
 
 def mlp_torch_vmap(
@@ -168,14 +170,15 @@ def mlp_torch_vmap(
     *,
     problem: MLPProblem | None = None,
     dtype: str = "float32",
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """``torch.func.grad`` of one MLP's loss, ``torch.func.vmap``-ed over the models."""
+    """``torch.func.grad`` of one MLP's loss, ``torch.func.vmap``-ed over the models (on torch's ``device``)."""
     import torch
     from torch.func import grad, vmap
 
     problem = _check_problem(n_models, steps, problem)
     tdtype = getattr(torch, dtype)
-    as_t = lambda a: torch.tensor(a, dtype=tdtype)  # noqa: E731
+    as_t = lambda a: torch.tensor(a, dtype=tdtype, device=device)  # noqa: E731
     x, y = as_t(problem.x), as_t(problem.y)
     params = ([as_t(w) for w in problem.weights], [as_t(b) for b in problem.biases])
     lr = as_t(problem.learning_rates)
@@ -192,14 +195,14 @@ def mlp_torch_vmap(
     for t in range(steps):
         gw, gb = grad_fn(params, x, y)
         if t == 0:
-            norms = torch.stack([g.square().sum(dim=(1, 2)).sqrt() for g in gw], dim=1).numpy()
+            norms = torch.stack([g.square().sum(dim=(1, 2)).sqrt() for g in gw], dim=1).cpu().numpy()
         params = (
             [w - lr[:, None, None] * g for w, g in zip(params[0], gw)],
             [b - lr[:, None] * g for b, g in zip(params[1], gb)],
         )
     with torch.no_grad():
         loss = vmap(loss_fn, in_dims=(0, None, None))(params, x, y)
-    return {"loss_final": loss.numpy(), "layer_grad_norm_init": norms}
+    return {"loss_final": loss.cpu().numpy(), "layer_grad_norm_init": norms}
 
 
 def mlp_python_loop(

@@ -107,22 +107,23 @@ class _NeuronTracker:
 
     def result(self) -> dict[str, np.ndarray]:
         evaluations = self.steps + 1
-        first = lambda seen, count: np.where(seen, evaluations - count, NEVER).astype(np.int32)  # noqa: E731
+        # numpy arrays, or torch tensors (perhaps on a GPU) copied to the host
+        host = (lambda v: np.asarray(v)) if self.xp is np else (lambda v: v.cpu().numpy())  # noqa: E731
+        first = lambda seen, count: np.where(host(seen), evaluations - host(count), NEVER).astype(np.int32)  # noqa: E731
         out = {
-            "loss_final": self.loss_final,
-            "loss_min": self.loss_min,
-            "steps_to_target": first(np.asarray(self.reached), np.asarray(self.evaluations_reached)),
-            "zero_grad_steps": self.zero_grad,
-            "tiny_grad_steps": self.tiny_grad,
-            "saturated_init": self.saturated_init,
-            "saturated_final": self.saturated_final,
-            "saturated_mean": np.asarray(self.saturated) / self.steps,
-            "dead_init": self.dead_init,
-            "dead_final": self.dead_final,
-            "longest_plateau": self.longest_plateau,
-            "first_nonfinite": first(np.asarray(self.nonfinite), np.asarray(self.evaluations_nonfinite)),
+            "loss_final": host(self.loss_final),
+            "loss_min": host(self.loss_min),
+            "steps_to_target": first(self.reached, self.evaluations_reached),
+            "zero_grad_steps": host(self.zero_grad),
+            "tiny_grad_steps": host(self.tiny_grad),
+            "saturated_init": host(self.saturated_init),
+            "saturated_final": host(self.saturated_final),
+            "saturated_mean": host(self.saturated) / self.steps,
+            "dead_init": host(self.dead_init),
+            "dead_final": host(self.dead_final),
+            "longest_plateau": host(self.longest_plateau),
+            "first_nonfinite": first(self.nonfinite, self.evaluations_nonfinite),
         }
-        out = {k: np.asarray(v) for k, v in out.items()}
         for k in ("saturated_init", "saturated_final", "saturated_mean", "dead_init", "dead_final"):
             out[k] = out[k].astype(out["loss_final"].dtype)  # fractions of the one unit
         return out
@@ -199,17 +200,20 @@ def neuron_torch(
     block: int = 1 << 17,
     thresholds: Thresholds = THRESHOLDS,
     spec: NeuronSpec = NEURON,
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """:func:`neuron_numpy` in PyTorch (``torch.sigmoid``, in-place ops, manual gradients)."""
+    """:func:`neuron_numpy` in PyTorch (``torch.sigmoid``, in-place ops, manual gradients), in
+    blocks of ``block`` models on a CPU and all at once on a GPU (``device="cuda"``)."""
     w0, b0 = _neuron_init(n_models, steps, init, spec)
-    train_block = lambda s: _neuron_torch_block(w0[s], b0[s], steps, dtype, thresholds, spec)  # noqa: E731
+    block = block if device == "cpu" else n_models
+    train_block = lambda s: _neuron_torch_block(w0[s], b0[s], steps, dtype, thresholds, spec, device)  # noqa: E731
     return over_blocks(train_block, n_models, block, threads=1)  # torch threads inside each op
 
 
-def _neuron_torch_block(w0, b0, steps, dtype, thresholds, spec) -> dict[str, np.ndarray]:
+def _neuron_torch_block(w0, b0, steps, dtype, thresholds, spec, device) -> dict[str, np.ndarray]:
     import torch
 
-    w, b = (torch.tensor(v, dtype=getattr(torch, dtype)) for v in (w0, b0))
+    w, b = (torch.tensor(v, dtype=getattr(torch, dtype), device=device) for v in (w0, b0))
     a, loss, slope, delta, step = (torch.empty_like(w) for _ in range(5))
     tracker = _NeuronTracker(torch, w, steps, thresholds)
     with torch.no_grad():
@@ -241,8 +245,9 @@ def neuron_torch_vmap(
     dtype: str = "float32",
     thresholds: Thresholds = THRESHOLDS,
     spec: NeuronSpec = NEURON,
+    device: str = "cpu",
 ) -> dict[str, np.ndarray]:
-    """``torch.func.grad`` of one neuron's loss, ``torch.func.vmap``-ed over all models.
+    """``torch.func.grad`` of one neuron's loss, ``torch.func.vmap``-ed over all models (on torch's ``device``).
 
     The per-model function returns the loss and σ'(z) as auxiliary outputs, so each step is one
     vmapped call; the metrics are then folded in with batched ops.
@@ -252,7 +257,7 @@ def neuron_torch_vmap(
 
     w0, b0 = _neuron_init(n_models, steps, init, spec)
     tdtype = getattr(torch, dtype)
-    w, b = torch.tensor(w0, dtype=tdtype), torch.tensor(b0, dtype=tdtype)
+    w, b = torch.tensor(w0, dtype=tdtype, device=device), torch.tensor(b0, dtype=tdtype, device=device)
 
     def loss_fn(w, b):
         a = torch.sigmoid(w * spec.x + b)

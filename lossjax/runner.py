@@ -5,8 +5,8 @@ is compiled once (:class:`~lossjax.programs.Compiled`; scheme initialisations in
 program shared by the combinations of one architecture), for calls of ``devices × k × block`` runs: each device (``shard_map`` over a
 ``grid`` mesh axis when several are used) trains ``k`` vmapped blocks one after another
 (``lax.map``; ``k`` from :data:`CALL_RUN_STEPS`, see :meth:`Plan.call_runs`). The block size depends on
-the program only (:func:`~lossjax.programs.fixed_block`: one block's training state stays in the
-CPU cache, about :data:`~lossjax.programs.BLOCK_BYTES`; on an accelerator, as many runs as memory allows), never on the grid, so a run's numbers do not depend on what else is
+the program and the devices' platform (:func:`~lossjax.programs.fixed_block`: one block's training state stays in the
+CPU cache, about :data:`~lossjax.programs.BLOCK_BYTES`; on an accelerator, blocks large enough to fill it), never on the grid, so a run's numbers do not depend on what else is
 trained. The grid is cut into chunks (the unit results are kept, saved and resumed in, sized
 from the memory budget and the work by :func:`~lossjax.programs.choose_chunk`); a chunk goes through the executable in calls,
 padded with copies of its last run. With a results folder each finished chunk is written to the

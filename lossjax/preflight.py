@@ -98,6 +98,18 @@ def available_memory() -> int:
         return 1 << 60
 
 
+def device_memory(device) -> int | None:
+    """Bytes an accelerator's allocator may use (``memory_stats()["bytes_limit"]``); None for a CPU
+    device, whose memory is the host's (:func:`available_memory`), or where the backend does not say."""
+    if device.platform == "cpu":
+        return None
+    try:
+        stats = device.memory_stats()
+    except Exception:  # pragma: no cover (a backend without memory statistics)
+        return None
+    return int(stats["bytes_limit"]) if stats and "bytes_limit" in stats else None
+
+
 def free_disk(folder: Path) -> int:
     existing = folder
     while not existing.exists() and existing.parent != existing:
@@ -109,7 +121,7 @@ def free_disk(folder: Path) -> int:
 
 
 def check_fit(name: str, *, call_bytes: int, chunk_bytes: int, kept_bytes: int, disk_bytes: int,
-              folder: Path | None, runs_per_chunk: int, n_chunks: int) -> None:
+              folder: Path | None, runs_per_chunk: int, n_chunks: int, device_bytes: int | None = None) -> None:
     """Refuses a sweep whose working memory or results would not fit, with the numbers.
 
     Args:
@@ -117,9 +129,17 @@ def check_fit(name: str, *, call_bytes: int, chunk_bytes: int, kept_bytes: int, 
       chunk_bytes: host memory of one chunk's results and inputs.
       kept_bytes: results kept in memory to the end (no results folder: the whole grid).
       disk_bytes: results written to the folder (uncompressed; an upper bound).
+      device_bytes: an accelerator's memory (:func:`device_memory`), which a call must fit; None:
+        the devices are the host's CPU, and a call shares the host's memory with the results.
     """
+    if device_bytes is not None and call_bytes > device_bytes * MEMORY_SHARE:
+        raise SweepError(
+            f"{name}: needs about {gib(call_bytes)} of device memory per compiled call, "
+            f"{call_bytes / (device_bytes * MEMORY_SHARE):.1f}x the {gib(device_bytes * MEMORY_SHARE)} the device "
+            f"has: lower [run].memory_mb or make the model or batch smaller"
+        )
     memory = available_memory() * MEMORY_SHARE
-    need = call_bytes + chunk_bytes + kept_bytes
+    need = (call_bytes if device_bytes is None else 0) + chunk_bytes + kept_bytes
     if need > memory:
         raise SweepError(
             f"{name}: needs about {gib(need)} of memory ({gib(call_bytes)} per compiled call + {gib(chunk_bytes)} per "

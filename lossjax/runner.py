@@ -300,7 +300,7 @@ def run_sweep(
     preflight.check_fit(
         sweep.name, call_bytes=plan.call_bytes(len(devices)), chunk_bytes=2 * layout.chunk * (layout.bytes_per_run() + 80),
         kept_bytes=0 if folder is not None else 2 * total_bytes, disk_bytes=total_bytes, folder=folder,
-        runs_per_chunk=layout.chunk, n_chunks=len(layout.chunk_ids()),
+        runs_per_chunk=layout.chunk, n_chunks=len(layout.chunk_ids()), device_bytes=preflight.device_memory(devices[0]),
     )
     if folder is None:
         return _run_in_memory(plan, devices, progress, on_combination)

@@ -73,6 +73,7 @@ CASES = {
     "out-empty": (BASE, ["--out", ""], ["--out"]),
     "name-300-characters": (BASE.replace('"refuse"', '"' + "n" * 300 + '"'), ["NO-OUT"], ["name", "100"]),
     "mlp-width-1e8": (MLP, [], ["memory"]),
+    "call-beyond-device-memory": (MLP.replace("width = 100000000", "width = 4096"), [], ["device memory", "memory_mb"]),
     "runs-1e9-beyond-disk": (edit("w = [0.6, 2.0]\nb = 0.9", "w = { start = -6.0, stop = 6.0, num = 31623 }\n"
                                   "b = { start = -6.0, stop = 6.0, num = 31623 }"), [], ["disk", "GiB"]),
     "out-is-a-file": (BASE, ["--out", "FILE"], ["is a file"]),
@@ -100,6 +101,8 @@ def test_refused_with_one_line_and_exit_2(case, tmp_path, capsys, monkeypatch, n
     (tmp_path / "FILE").write_text("a file")
     if case == "runs-1e9-beyond-disk":
         monkeypatch.setattr(preflight, "free_disk", lambda folder: 10 << 30)  # 10 GiB free
+    if case == "call-beyond-device-memory":  # as on an accelerator with 8 MiB (a call of one run needs ~14 MiB)
+        monkeypatch.setattr(preflight, "device_memory", lambda device: 8 << 20)
     out = tmp_path / "out"
     args = ["--out", str(out)]
     if extra:

@@ -29,8 +29,9 @@ from lossjax.core import train as train_lib
 #: Upper bound on runs per chunk (keeps progress and host transfers granular).
 MAX_CHUNK = 1 << 20
 
-#: Working-set budget of one vmapped block of runs, by kind of model, measured on a 2-core CPU
-#: (``bytes_per_run`` is a generous estimate, so these are larger than the cache they target).
+#: Working-set budget of one vmapped block of runs, by platform (CPU or accelerator) and kind of
+#: model. On a CPU, measured on 2 cores (``bytes_per_run`` is a generous estimate, so these are
+#: larger than the cache they target).
 #: Neurons: 16 MiB blocks (~14,000 neurons) ran 2.8x faster than one vmap over 10^6 runs. MLPs
 #: (depth 3, 200 steps; model-steps/s by block size): width 16 / 128 samples: 8: 3.04e4,
 #: 16: 3.17e4, 32: 2.97e4, 64: 2.86e4; width 64 / 256 samples: 1: 4.68e3, 2: 4.90e3, 4: 4.72e3,
@@ -89,7 +90,7 @@ def call_limit(config: train_lib.TrainConfig, n_train: int, memory_mb: float) ->
 
 def choose_chunk(
     n_runs: int, config: train_lib.TrainConfig, n_train: int, memory_mb: float, n_devices: int, chunk_size: int = 0,
-    result_bytes: int = 0, platform: str = "cpu",
+    result_bytes: int = 0, *, platform: str,
 ) -> tuple[int, int]:
     """(runs per chunk, runs per vmapped block).
 
@@ -217,7 +218,7 @@ def block_budget(kind: str, platform: str) -> int:
     return BLOCK_BYTES["cpu" if platform == "cpu" else "accelerator"][kind]
 
 
-def fixed_block(config: train_lib.TrainConfig, n_train: int, platform: str = "cpu") -> int:
+def fixed_block(config: train_lib.TrainConfig, n_train: int, platform: str) -> int:
     """Runs per vmapped block of a program: from the program alone (its model, batch and records),
     never from the size of the grid, the chunk, the memory budget or the devices. Every run is
     computed in a block of exactly this many lanes (padded with copies), so its numbers do not

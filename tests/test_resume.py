@@ -121,8 +121,8 @@ def test_a_chunk_of_short_runs_holds_several_calls(tmp_path, monkeypatch):
     assert plan.blocks[0] == 2 and 4 <= limit < 64  # the budget holds a few blocks, not the grid
     assert plan.layout.chunk == 64 and call <= limit and 64 % call == 0  # one chunk, balanced calls
     with jax.numpy_dtype_promotion("standard"):
-        runner.run_sweep(short, devices=jax.devices()[:2], out=tmp_path / "default")
-        runner.run_sweep(short, devices=jax.devices()[:2], out=tmp_path / "calls", chunk_size=call)
+        runner.run_sweep(short, devices=jax.devices("cpu")[:2], out=tmp_path / "default")
+        runner.run_sweep(short, devices=jax.devices("cpu")[:2], out=tmp_path / "calls", chunk_size=call)
     assert len(store.Store(tmp_path / "default").markers()) == 1
     assert len(store.Store(tmp_path / "calls").markers()) == 64 // call
     assert_bitwise(results.load(tmp_path / "default"), results.load(tmp_path / "calls"))
@@ -132,7 +132,7 @@ def test_seeds_alone_equal_seeds_in_a_larger_sweep(mlp_default):
     alone = copy.deepcopy(MLP)
     alone["train"]["seed"] = {"num": 32}
     with jax.numpy_dtype_promotion("standard"):
-        ds = runner.run_sweep(alone, devices=jax.devices()[:2])
+        ds = runner.run_sweep(alone, devices=jax.devices()[:2])  # the default devices' platform, as mlp_default
     assert_bitwise(mlp_default.isel(seed=slice(0, 32)), ds)
 
 

@@ -145,10 +145,31 @@ def test_zero_update_steps_equal_numpy_loop(dtype, activation):
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_nearest_value_is_numpys_rounding(dtype):
+    """``nearest_value`` (written without a float32 -> dtype -> float32 round trip, which XLA on a GPU
+    may drop) against numpy's (ml_dtypes') conversion, bit for bit: 10^6 random float32 bit patterns,
+    float16's subnormals and its ties there, the smallest normal, overflow at 65520, ±0, ±inf, NaN.
+    Inputs that are float32 subnormals are left out: XLA's CPU reads them as 0."""
+    rng = np.random.default_rng(0)
+    patterns = rng.integers(0, 2**32, size=10**6, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    step = np.float32(2.0**-24)  # float16's subnormal spacing
+    edges = np.float32([0.5, 1.5, 2.5, 2.3, 1023.5, 1023.49, 1024.0]) * step
+    edges = np.concatenate([edges, np.float32([6.1e-5, 65504, 65519.99, 65520, 3.39e38, 0.0, np.inf, np.nan, 1.0, 1 + 2.0**-8])])
+    x = np.concatenate([patterns, edges, -edges, (rng.standard_normal(10**5) * 1e-6).astype(np.float32)])
+    x = x[~((np.abs(x) < np.finfo(np.float32).tiny) & (x != 0))]
+    got = np.asarray(jax.jit(rounding.nearest_value, static_argnums=1)(x, dtype))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf and NaN are among the cases
+        expected = x.astype(np.dtype(dtype)).astype(np.float32)
+    same = (got.view(np.uint32) == expected.view(np.uint32)) | (np.isnan(got) & np.isnan(expected))
+    assert same.all(), (x[~same][:5], got[~same][:5], expected[~same][:5])
+
+
 @pytest.mark.parametrize("dtype, value, spacing", [
     (jnp.bfloat16, 1.0 + 0.3 * 2.0**-7, 2.0**-7),  # ulp(1) = 2^-7 in bfloat16: p_up = 0.3
     (jnp.bfloat16, -96.0 - 0.125, 0.5),  # ulp = 0.5 in [64, 128): p(down, away from 0) = 0.75
     (jnp.float16, 3.0 + 0.9 * 2.0**-9, 2.0**-9),  # ulp(3) = 2^-9 in float16 ([2, 4)): p_up = 0.9
+    (jnp.float16, 2.3 * 2.0**-24, 2.0**-24),  # a float16 subnormal (fixed spacing 2^-24): p_up = 0.3
 ])
 def test_stochastic_rounding_is_unbiased(dtype, value, spacing):
     n = 200_000

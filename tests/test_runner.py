@@ -218,7 +218,7 @@ def test_sharded_in_blocks_equals_one_device(one_device):
     with pytest.MonkeyPatch.context() as mp, chunk_calls() as sizes:
         mp.setattr(programs, "BLOCK_BYTES", {p: {"neuron": 2 * per_run, "mlp": 2 * per_run} for p in ("cpu", "accelerator")})
         mp.setattr(runner, "CALL_RUN_STEPS", 1)  # one block per device per call
-        assert programs.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4) == (16, 2)
+        assert programs.choose_chunk(N_RUNS, cfg, 1, sweep.memory_mb, 4, platform="cpu") == (16, 2)
         ds_sharded = runner.run_sweep(SWEEP, devices=cpus)
         assert sizes == [8, 8]  # 10 runs in calls of 4 devices × 1 block × 2 runs, the last padded
         ds_one = runner.run_sweep(SWEEP, devices=cpus[:1])

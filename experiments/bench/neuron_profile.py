@@ -7,7 +7,7 @@ Usage::
 
 ``blocks`` runs ``lossjax bench``'s neuron workload (10^6 neurons × 300 steps, every stall metric)
 through the engine once per block size (default 512 2048 8192 32768 131072; the engine's own block
-is 8192) and prints the engine's training seconds for each. ``trace`` compiles the workload's
+is 8192 on a CPU) and prints the engine's training seconds for each. ``trace`` compiles the workload's
 program for one call (a block per device), runs it under ``jax.profiler`` and prints the time of
 each XLA operation of the step loop's body, in µs per block and step (the mean of 5 calls), and
 does the same for the bare ``jit(vmap(scan))`` of the benchmark. The figures in the README (Benchmark section,
@@ -97,7 +97,7 @@ def trace() -> None:
     _print(_profile(lambda: jax.block_until_ready(compiled(rows, plan.shapes[0]))), STEPS * len(used))
     w, b = (a.astype(np.float32) for a in neuron_grid(MODELS))
     print(f"bare jit(vmap(scan)): the same {n} runs")
-    _print(_profile(lambda: neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]))), STEPS * len(used))
+    _print(_profile(lambda: neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]), block=plan.blocks[0])), STEPS * len(used))
 
 
 if __name__ == "__main__":

@@ -62,8 +62,8 @@ def nearest_value(x: Array, dtype) -> Array:
     does on a GPU: on an H200 every stochastically rounded update came out as the nearest value.
     ``lax.reduce_precision`` is never dropped; it flushes float16's subnormals to zero, so below
     float16's smallest normal the value is rounded on float16's fixed grid instead (multiples
-    of 2^-24: exact scalings of ``x`` and ``jnp.round``, ties to even). bfloat16's subnormals are
-    float32's, which XLA's CPU flushes anyway."""
+    of 2^-24: exact scalings of ``x`` and ``jnp.round``, ties to even). bfloat16 has float32's
+    exponent range, so there ``reduce_precision`` is the whole answer."""
     info = jnp.finfo(dtype)
     normal = jax.lax.reduce_precision(x, info.nexp, info.nmant)
     if dtype != jnp.float16:

@@ -22,12 +22,7 @@ stand") came from this script on the 2-core CPU.
 
 from __future__ import annotations
 
-import collections
-import glob
-import gzip
-import json
 import sys
-import tempfile
 import time
 
 from lossjax import host
@@ -39,6 +34,7 @@ import jax  # noqa: E402
 from lossjax import config, grid, programs, runner  # noqa: E402
 from lossjax.bench.jax_baselines import mlp_bare_jax  # noqa: E402
 from lossjax.bench.workloads import FULL, MLP_SPECS, mlp_problem, mlp_sweep  # noqa: E402
+from kernel_trace import kernel_times  # noqa: E402  (beside this script)
 
 GROUPS = ("matrix products", "activation", "copies", "other")
 
@@ -53,19 +49,7 @@ def _group(name: str) -> str:
 
 def _profile(fn) -> dict[str, tuple[float, int]]:
     """Per group: (µs per block-step, kernels per step) of the step loop's body, from one profiled call."""
-    with tempfile.TemporaryDirectory() as folder:
-        jax.profiler.start_trace(folder)
-        fn()
-        jax.profiler.stop_trace()
-        (path,) = glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)
-        with gzip.open(path) as trace_file:
-            events = json.load(trace_file)["traceEvents"]
-    total, count = collections.Counter(), collections.Counter()
-    for e in events:
-        name = e.get("name", "")
-        if e.get("ph") == "X" and not name.startswith(("$", "Thunk", "Pjit", "while", "end:")):
-            total[name] += e.get("dur", 0)
-            count[name] += 1
+    total, count = kernel_times(fn)
     steps = max((k for name, k in count.items() if _group(name) == "matrix products"), default=0)
     if not steps:
         raise RuntimeError("no matrix product in the profile: it does not show the step loop's body")

@@ -16,12 +16,7 @@ does the same for the bare ``jit(vmap(scan))`` of the benchmark. The figures in 
 
 from __future__ import annotations
 
-import collections
-import glob
-import gzip
-import json
 import sys
-import tempfile
 
 from lossjax import host
 
@@ -34,6 +29,7 @@ from lossjax import config, grid, programs, runner  # noqa: E402
 from lossjax.bench.harness import lossjax_neuron  # noqa: E402
 from lossjax.bench.jax_baselines import neuron_bare_jax  # noqa: E402
 from lossjax.bench.workloads import FULL, neuron_grid, neuron_sweep  # noqa: E402
+from kernel_trace import kernel_times  # noqa: E402  (beside this script)
 
 MODELS, STEPS, _ = FULL["neuron"]
 BLOCKS = (512, 2048, 8192, 32768, 131072)
@@ -55,20 +51,8 @@ def blocks(sizes: list[int]) -> None:
 
 def _profile(fn) -> list[tuple[str, float, int]]:
     """(operation, total ms, count) of the XLA operations :data:`CALLS` calls of ``fn()`` run, longest first."""
-    with tempfile.TemporaryDirectory() as folder:
-        jax.profiler.start_trace(folder)
-        for _ in range(CALLS):
-            fn()
-        jax.profiler.stop_trace()
-        (path,) = glob.glob(f"{folder}/**/*.trace.json.gz", recursive=True)
-        with gzip.open(path) as trace_file:
-            events = json.load(trace_file)["traceEvents"]
-    total, count = collections.Counter(), collections.Counter()
-    for e in events:
-        if e.get("ph") == "X" and not e["name"].startswith(("$", "Thunk", "Pjit", "while")):
-            total[e["name"]] += e.get("dur", 0) / 1e3
-            count[e["name"]] += 1
-    return [(name, ms, count[name]) for name, ms in total.most_common()]
+    total, count = kernel_times(fn, CALLS)
+    return [(name, micros / 1e3, count[name]) for name, micros in total.most_common()]
 
 
 def _print(profile: list[tuple[str, float, int]], block_steps: int) -> None:

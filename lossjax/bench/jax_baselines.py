@@ -1,10 +1,10 @@
 """Bare JAX baselines: what plain ``jit(vmap(scan))`` gets on the same workloads, with no metrics.
 
-The ceiling for the engine's overhead: the same maths, the same initial parameters, blocked
-(``lax.map(..., batch_size=block)``) and sharded over every device (``shard_map``) like the
-engine, but each step is only the gradient and the SGD update, and only the final loss leaves
-the program. Each function returns ``({"loss_final": (M,)}, compile_seconds)`` and excludes the
-compile from nothing: the harness times the call and reports the compile apart.
+The ceiling for the engine's overhead: the same maths, the same initial parameters, in blocks
+(``lax.map(..., batch_size=block)``; the harness passes the engine's own block) and sharded over
+every device (``shard_map``) like the engine, but each step is only the gradient and the SGD
+update, and only the final loss leaves the program. Each function returns
+``({"loss_final": (M,)}, compile seconds, run seconds)``: compiled ahead of time, then timed.
 """
 
 from __future__ import annotations

@@ -139,13 +139,15 @@ def check_fit(name: str, *, call_bytes: int, chunk_bytes: int, kept_bytes: int, 
             f"has: lower [run].memory_mb or make the model or batch smaller"
         )
     memory = available_memory() * MEMORY_SHARE
-    need = (call_bytes if device_bytes is None else 0) + chunk_bytes + kept_bytes
+    host_call = call_bytes if device_bytes is None else 0  # a call on an accelerator is in the device's memory
+    need = host_call + chunk_bytes + kept_bytes
     if need > memory:
         raise SweepError(
-            f"{name}: needs about {gib(need)} of memory ({gib(call_bytes)} per compiled call + {gib(chunk_bytes)} per "
+            f"{name}: needs about {gib(need)} of memory ("
+            + (f"{gib(host_call)} per compiled call + " if host_call else "") + f"{gib(chunk_bytes)} per "
             f"chunk of {runs_per_chunk:,} runs" + (f" + {gib(kept_bytes)} of results kept to the end" if kept_bytes else "")
             + f"), {need / memory:.1f}x the {gib(memory)} available: "
-            + ("lower [run].chunk_size or memory_mb" if call_bytes < memory else "make the model or batch smaller")
+            + ("lower [run].chunk_size or memory_mb" if host_call < memory else "make the model or batch smaller")
         )
     if folder is not None:
         free = free_disk(folder)

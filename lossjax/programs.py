@@ -213,9 +213,14 @@ def to_data(dataset, dtype) -> train_lib.Data:
     return train_lib.Data(*(jnp.asarray(a, dtype) for a in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test)))
 
 
+def hardware(platform: str) -> str:
+    """``"cpu"`` or ``"accelerator"``: how a ``jax.Device.platform`` is treated where sizes depend on it."""
+    return "cpu" if platform == "cpu" else "accelerator"
+
+
 def block_budget(kind: str, platform: str) -> int:
     """Bytes of one vmapped block of runs of a ``kind`` of model on a ``platform`` (``jax.Device.platform``)."""
-    return BLOCK_BYTES["cpu" if platform == "cpu" else "accelerator"][kind]
+    return BLOCK_BYTES[hardware(platform)][kind]
 
 
 def fixed_block(config: train_lib.TrainConfig, n_train: int, platform: str) -> int:

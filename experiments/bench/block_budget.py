@@ -31,7 +31,7 @@ from lossjax.bench.workloads import FULL, MLP_SPECS, mlp_sweep, neuron_sweep  # 
 def main(argv: list[str]) -> None:
     budgets = [None] + [int(a) << 20 for a in argv] if argv else [None, 16 << 20, 64 << 20, 256 << 20, 1 << 30]
     platform = jax.local_devices()[0].platform
-    where = "cpu" if platform == "cpu" else "accelerator"
+    where = programs.hardware(platform)
     print(f"devices: {jax.local_devices()}", flush=True)
     for workload in ("neuron", "mlp", "mlp_wide"):
         n, steps, _ = FULL[workload]

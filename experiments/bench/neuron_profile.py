@@ -44,7 +44,7 @@ def blocks(sizes: list[int]) -> None:
     for size in sizes:
         # The engine sizes a program's block from this budget (programs.fixed_block: the largest
         # power of two of runs within it); overridden here, in this process only.
-        programs.BLOCK_BYTES["cpu" if jax.default_backend() == "cpu" else "accelerator"]["neuron"] = size * per_run
+        programs.BLOCK_BYTES[programs.hardware(jax.default_backend())]["neuron"] = size * per_run
         run = lossjax_neuron(MODELS, STEPS)
         print(f"block {size:7d}: training {run.run_time_s:.3f} s, compile {run.compile_time_s:.2f} s", flush=True)
 

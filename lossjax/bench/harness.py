@@ -341,7 +341,9 @@ def run_bench(
             f"{grid['compile_time_s']:.1f} s, {grid['programs']}")
     import jax
 
-    sgemm_size = 512 if quick else SGEMM_SIZE["cpu" if jax.default_backend() == "cpu" else "accelerator"]
+    from lossjax.programs import hardware
+
+    sgemm_size = 512 if quick else SGEMM_SIZE[hardware(jax.default_backend())]
     peak = sgemm_gflops(sgemm_size)
     say(f"float32 matrix-product peak ({sgemm_size}² sgemm): numpy {peak['numpy']:.0f} GFLOP/s, jax {peak['jax']:.0f} GFLOP/s")
     for r in rows:

@@ -230,6 +230,30 @@ def test_outcome_rule():
     assert metrics.OUTCOMES == ("converged", "slow", "stalled", "diverged")
 
 
+@pytest.mark.parametrize("shape, axis", [
+    ((7,), None), ((3, 5), 0), ((3, 5), 1), ((2, 3, 40, 33), (2, 3)), ((2, 3, 40, 33), None),
+    ((4, 0), 1), ((4, 0), 0), ((0,), None),
+])
+def test_every_is_numpys_all(shape, axis):
+    # The per-step flags reduce with metrics.every (a uint8 minimum); numpy's np.all is the reference,
+    # on random flags with every density, all-True and all-False cases and empty axes (True, as np.all).
+    rng = np.random.default_rng(sum(shape) + 7)
+    cases = [rng.random(shape) < p for p in (0.0, 0.5, 0.99, 1.0)]
+    if len(shape) == 4:  # all True but one element, in the last model's last layer
+        one_off = np.ones(shape, bool)
+        one_off[-1, -1, -1, -1] = False
+        cases.append(one_off)
+    for flags in cases:
+        got = np.asarray(jax.jit(metrics.every, static_argnums=1)(jnp.asarray(flags), axis))
+        np.testing.assert_array_equal(got, np.all(flags, axis=axis))
+        assert got.dtype == bool
+    # Flags from comparisons of floats: NaN is unequal to itself and not finite, -0.0 equals 0.0.
+    w = np.array([[1.0, np.nan, -0.0], [np.inf, 2.0, 0.0]], np.float32)
+    np.testing.assert_array_equal(np.asarray(metrics.every(jnp.asarray(w) == jnp.asarray(w), axis=1)), [False, True])
+    np.testing.assert_array_equal(np.asarray(metrics.every(jnp.isfinite(jnp.asarray(w)), axis=1)), [False, False])
+    np.testing.assert_array_equal(np.asarray(metrics.every(jnp.asarray(w)[:, 2:] == 0, axis=1)), [True, True])
+
+
 def test_unit_fractions_saturated_and_dead_by_hand():
     th = Thresholds(saturation_delta=0.01)
     # max_slope 0.25 (sigmoid) → saturated iff max_n |f'| < 0.0025.

@@ -230,6 +230,16 @@ class Evaluation(NamedTuple):
     dtype: Any  # the metric dtype: float32 (float64 for float64 runs)
 
 
+def every(flags: Array, axis: int | tuple[int, ...] | None = None) -> Array:
+    """``jnp.all(flags, axis)``, computed as a minimum over bytes: the same booleans (True over no
+    element), faster on XLA's CPU. Over a block's 2 × 3 × 128 × 128 weights (2-core CPU,
+    ``python experiments/bench/reductions.py``), ``jnp.all(w == w')`` took 2.9× as long as this,
+    ``jnp.all(isfinite(w))`` 4.9× and ``jnp.all(g == 0)`` 4.5×. Every per-step flag of the
+    training step (unchanged layers, finite parameters, zero gradient, saturated and dead units) is one.
+    """
+    return jnp.min(flags.astype(jnp.uint8), axis=axis, initial=1) == 1
+
+
 def _layer_stat(e: Evaluation, stat: Callable[[Any, Array, Array | None, Evaluation, bool], Array]) -> Array:
     """``stat(act, z, units, e, units_first)`` of every layer, as an (L,) array (vmapped over a stacked group)."""
     parts = []
@@ -256,10 +266,10 @@ def layer_unchanged(old: tuple, new: tuple) -> Array:
     parts = []
     for (w0, b0, stacked), (w1, b1, _) in zip(old, new):
         if stacked:
-            same = lambda a, b: jnp.all((a == b).reshape(a.shape[0], -1), axis=1)  # noqa: E731
+            same = lambda a, b: every((a == b).reshape(a.shape[0], -1), axis=1)  # noqa: E731
             parts.append(same(w0, w1) & same(b0, b1))
         else:
-            parts.append((jnp.all(w0 == w1) & jnp.all(b0 == b1))[None])
+            parts.append((every(w0 == w1) & every(b0 == b1))[None])
     return jnp.concatenate(parts)
 
 
@@ -320,11 +330,11 @@ OBSERVED: tuple[Quantity, ...] = (
     ),
     Quantity(
         "grad_is_zero", "1 if the gradient is exactly 0 in every parameter", "flag", False,
-        lambda e: jnp.all(jnp.stack([jnp.all(g == 0) for g in _leaves(e.grads)])),
+        lambda e: jnp.all(jnp.stack([every(g == 0) for g in _leaves(e.grads)])),
     ),
     Quantity(
         "finite", "1 if the loss and every parameter are finite", "flag", False,
-        lambda e: jnp.isfinite(e.loss) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in _leaves(e.params)])),
+        lambda e: jnp.isfinite(e.loss) & jnp.all(jnp.stack([every(jnp.isfinite(p)) for p in _leaves(e.params)])),
     ),
     Quantity(
         "output", "mean output a of the first output unit", "real", False,
@@ -416,12 +426,12 @@ def unit_fractions(
       Three scalars in [0, 1], fractions of the real units.
     """
     magnitude = jnp.abs(derivatives)
-    # all(... < threshold) rather than max(...) < threshold: the same units, and XLA on CPU runs
-    # the boolean reduction over the batch faster (the per-step saturation is in every MLP step).
+    # every(... < threshold) rather than max(...) < threshold: the same units, and XLA on CPU runs the
+    # byte reduction over the batch faster (the per-step saturation is in every MLP step).
     # In the derivatives' dtype, whether the slope is a Python float or a switched activation's traced one.
     limit = jnp.asarray(thresholds.saturation_delta * max_slope, magnitude.dtype)
-    saturated = jnp.all(magnitude < limit, axis=samples_axis)
-    dead = jnp.all(magnitude == 0, axis=samples_axis)
+    saturated = every(magnitude < limit, axis=samples_axis)
+    dead = every(magnitude == 0, axis=samples_axis)
     score = jnp.mean(jnp.abs(activations), axis=samples_axis)
     layer_mean = _unit_mean(score, units)
     dormant_units = jnp.where(layer_mean > 0, score <= thresholds.dormant_tau * layer_mean, True)

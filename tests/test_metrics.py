@@ -232,7 +232,7 @@ def test_outcome_rule():
 
 @pytest.mark.parametrize("shape, axis", [
     ((7,), None), ((3, 5), 0), ((3, 5), 1), ((2, 3, 40, 33), (2, 3)), ((2, 3, 40, 33), None),
-    ((4, 0), 1), ((4, 0), 0), ((0,), None),
+    ((4, 0), 1), ((4, 0), 0), ((0,), None), ((1, 1), None), ((3, 1), 1),
 ])
 def test_every_is_numpys_all(shape, axis):
     # The per-step flags reduce with metrics.every (a uint8 minimum); numpy's np.all is the reference,

@@ -9,7 +9,8 @@ or 256 MLPs 8→64³→1, 200 steps, every metric), and the bare ``jit(vmap(scan
 the same runs in the same blocks. Each runs once warm, then once under ``jax.profiler``. The
 script prints the kernels of the step loop's body in µs per block and step, in four groups:
 
-- matrix products (XLA's dots and XNNPACK fusions);
+- matrix products (XLA's dots, and the fusions that hold one: most of XNNPACK's, which also runs
+  reductions, so a kernel is told by its HLO, not its name);
 - the activation (fusions named for tanh);
 - copies;
 - everything else: the metrics' reductions and comparisons, the update and the loss.
@@ -34,30 +35,33 @@ import jax  # noqa: E402
 from lossjax import config, grid, programs, runner  # noqa: E402
 from lossjax.bench.jax_baselines import mlp_bare_jax  # noqa: E402
 from lossjax.bench.workloads import FULL, MLP_SPECS, mlp_problem, mlp_sweep  # noqa: E402
-from kernel_trace import kernel_times  # noqa: E402  (beside this script)
+from kernel_trace import kernel_times, product_kernels  # noqa: E402  (beside this script)
 
 GROUPS = ("matrix products", "activation", "copies", "other")
 
 
-def _group(name: str) -> str:
-    if name.startswith(("ynn_fusion", "dot")):
+def _group(name: str, products: set[str]) -> str:
+    if name in products:
         return "matrix products"
     if "tanh" in name:
         return "activation"
     return "copies" if name.startswith("copy") else "other"
 
 
-def _profile(fn) -> dict[str, tuple[float, int]]:
-    """Per group: (µs per block-step, kernels per step) of the step loop's body, from one profiled call."""
+def _profile(fn, hlo_text: str) -> dict[str, tuple[float, int]]:
+    """Per group: (µs per block-step, kernels per step) of the step loop's body, from one profiled call
+    of the program whose optimized HLO is ``hlo_text``."""
+    products = product_kernels(hlo_text)
     total, count = kernel_times(fn)
-    steps = max((k for name, k in count.items() if _group(name) == "matrix products"), default=0)
+    steps = max((k for name, k in count.items() if name in products), default=0)
     if not steps:
         raise RuntimeError("no matrix product in the profile: it does not show the step loop's body")
     out = {group: (0.0, 0) for group in GROUPS}
     for name, k in count.items():
         if 0.9 * steps <= k <= 1.1 * steps:
-            micros, kernels = out[_group(name)]
-            out[_group(name)] = (micros + total[name] / k, kernels + 1)
+            group = _group(name, products)
+            micros, kernels = out[group]
+            out[group] = (micros + total[name] / k, kernels + 1)
     return out
 
 
@@ -88,11 +92,12 @@ def main(workload: str) -> None:
     seconds = time.perf_counter() - start
     block_steps = steps * runs // (block * len(used))  # per device: the devices run side by side
     print(f"{workload}: one call of {runs} runs on {len(used)} device(s) in blocks of {block}, {steps} steps")
-    _print("engine", seconds, block_steps, _profile(call))
+    _print("engine", seconds, block_steps, _profile(call, compiled.executable.as_text()))
     problem = mlp_problem(runs, spec)
-    bare = lambda: mlp_bare_jax(runs, steps, problem=problem, block=block)  # noqa: E731
+    hlo: list[str] = []
+    bare = lambda: mlp_bare_jax(runs, steps, problem=problem, block=block, hlo=hlo)  # noqa: E731
     _, _, seconds = bare()
-    _print("bare jit(vmap(scan))", seconds, block_steps, _profile(bare))
+    _print("bare jit(vmap(scan))", seconds, block_steps, _profile(bare, hlo[0]))
 
 
 if __name__ == "__main__":

@@ -24,11 +24,12 @@ NEURON_BLOCK = 8192
 MLP_BLOCK = 16
 
 
-def _sharded(train_one: Callable, inputs: tuple, block: int):
+def _sharded(train_one: Callable, inputs: tuple, block: int, hlo: list[str] | None = None):
     """``train_one`` over the leading axis of ``inputs``: blocks of ``block``, sharded over devices.
 
     Returns ``(outputs as numpy, compile seconds, run seconds)``; the input is padded to a
-    multiple of ``devices × block`` and the padding dropped.
+    multiple of ``devices × block`` and the padding dropped. ``hlo``, if a list, gets the compiled
+    program's optimized HLO text appended (for the profiling scripts of ``experiments/bench``).
     """
     import jax
     from jax.sharding import Mesh, PartitionSpec
@@ -48,6 +49,8 @@ def _sharded(train_one: Callable, inputs: tuple, block: int):
     with jax.default_matmul_precision("highest"):  # float32 products in float32, as the engine's (not TF32 on a GPU)
         compiled = fn.lower(*padded).compile()
     compile_s = time.perf_counter() - start
+    if hlo is not None:
+        hlo.append(compiled.as_text())
     start = time.perf_counter()
     out = np.asarray(compiled(*padded))
     return out[:n], compile_s, time.perf_counter() - start
@@ -77,8 +80,9 @@ def neuron_bare_jax(n_models: int, steps: int, *, init, spec: NeuronSpec = NEURO
     return {"loss_final": out}, compile_s, run_s
 
 
-def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem, block: int = MLP_BLOCK) -> tuple[dict, float, float]:
-    """The MLP workload: tanh hidden layers, binary cross-entropy on logits, SGD; float32."""
+def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem, block: int = MLP_BLOCK,
+                 hlo: list[str] | None = None) -> tuple[dict, float, float]:
+    """The MLP workload: tanh hidden layers, binary cross-entropy on logits, SGD; float32 (``hlo``: see :func:`_sharded`)."""
     import jax
     import jax.numpy as jnp
 
@@ -107,7 +111,7 @@ def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem, block: int =
         params, _ = jax.lax.scan(step, params, None, length=steps)
         return loss(params)
 
-    out, compile_s, run_s = _sharded(train_one, (lrs, *leaves), block)
+    out, compile_s, run_s = _sharded(train_one, (lrs, *leaves), block, hlo)
     return {"loss_final": out}, compile_s, run_s
 
 

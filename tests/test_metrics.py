@@ -231,12 +231,13 @@ def test_outcome_rule():
 
 
 @pytest.mark.parametrize("shape, axis", [
-    ((7,), None), ((3, 5), 0), ((3, 5), 1), ((2, 3, 40, 33), (2, 3)), ((2, 3, 40, 33), None),
-    ((4, 0), 1), ((4, 0), 0), ((0,), None), ((1, 1), None), ((3, 1), 1),
+    ((7,), None), ((3, 5), 0), ((3, 5), 1), ((3, 5), -1), ((2, 3, 40, 33), (2, 3)), ((2, 3, 40, 33), (1, -1)),
+    ((2, 3, 40, 33), None), ((4, 0), 1), ((4, 0), 0), ((0,), None), ((1, 1), None), ((3, 1), 1),
 ])
 def test_every_is_numpys_all(shape, axis):
-    # The per-step flags reduce with metrics.every (a uint8 minimum); numpy's np.all is the reference,
-    # on random flags with every density, all-True and all-False cases and empty axes (True, as np.all).
+    # The per-step flags reduce with metrics.every (a uint8 minimum; jnp.all over one element); numpy's
+    # np.all is the reference, on random flags with every density, all-True and all-False cases and
+    # empty axes (True, as np.all), jitted and vmapped over a leading axis as the training step is.
     rng = np.random.default_rng(sum(shape) + 7)
     cases = [rng.random(shape) < p for p in (0.0, 0.5, 0.99, 1.0)]
     if len(shape) == 4:  # all True but one element, in the last model's last layer
@@ -247,11 +248,20 @@ def test_every_is_numpys_all(shape, axis):
         got = np.asarray(jax.jit(metrics.every, static_argnums=1)(jnp.asarray(flags), axis))
         np.testing.assert_array_equal(got, np.all(flags, axis=axis))
         assert got.dtype == bool
+        stacked = np.stack([flags, ~flags])
+        got = np.asarray(jax.vmap(lambda f: metrics.every(f, axis))(jnp.asarray(stacked)))
+        np.testing.assert_array_equal(got, np.stack([np.all(flags, axis=axis), np.all(~flags, axis=axis)]))
+
+
+def test_every_on_float_comparisons_and_its_input():
     # Flags from comparisons of floats: NaN is unequal to itself and not finite, -0.0 equals 0.0.
-    w = np.array([[1.0, np.nan, -0.0], [np.inf, 2.0, 0.0]], np.float32)
-    np.testing.assert_array_equal(np.asarray(metrics.every(jnp.asarray(w) == jnp.asarray(w), axis=1)), [False, True])
-    np.testing.assert_array_equal(np.asarray(metrics.every(jnp.isfinite(jnp.asarray(w)), axis=1)), [False, False])
-    np.testing.assert_array_equal(np.asarray(metrics.every(jnp.asarray(w)[:, 2:] == 0, axis=1)), [True, True])
+    w = jnp.asarray(np.array([[1.0, np.nan, -0.0], [np.inf, 2.0, 0.0]], np.float32))
+    np.testing.assert_array_equal(np.asarray(metrics.every(w == w, axis=1)), [False, True])
+    np.testing.assert_array_equal(np.asarray(metrics.every(jnp.isfinite(w), axis=1)), [False, False])
+    np.testing.assert_array_equal(np.asarray(metrics.every(w[:, 2:] == 0, axis=1)), [True, True])
+    np.testing.assert_array_equal(np.asarray(metrics.every(w != 5, axis=np.int64(1))), [True, True])
+    with pytest.raises(TypeError, match="boolean"):
+        metrics.every(w, axis=1)  # 0.5 would become byte 0: only booleans are reduced
 
 
 def test_unit_fractions_saturated_and_dead_by_hand():

@@ -129,6 +129,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
@@ -232,15 +233,17 @@ class Evaluation(NamedTuple):
 
 
 def every(flags: Array, axis: int | tuple[int, ...] | None = None) -> Array:
-    """``jnp.all(flags, axis)``, computed as a minimum over bytes: the same booleans (True over no
-    element), faster on XLA's CPU. Over a block's 2 × 3 × 128 × 128 weights (2-core CPU,
+    """``jnp.all(flags, axis)`` of boolean ``flags``, computed as a minimum over bytes: the same
+    booleans (True over no element), faster on XLA's CPU. Over a block's 2 × 3 × 128 × 128 weights (2-core CPU,
     ``python experiments/bench/reductions.py``), ``jnp.all(w == w')`` took 2.9× as long as this,
     ``jnp.all(isfinite(w))`` 4.9× and ``jnp.all(g == 0)`` 4.5×. Every per-step flag of the
     training step (unchanged layers, finite parameters, zero gradient, saturated and dead units) is one.
     A reduction over one element stays ``jnp.all``: the byte detour made the neuron step (scalar
     parameters) 29 % slower (``python experiments/bench/neuron_profile.py trace``: 50.6 against 39.3 µs).
     """
-    axes = range(flags.ndim) if axis is None else (axis,) if isinstance(axis, int) else axis
+    if flags.dtype != jnp.bool_:
+        raise TypeError(f"every reduces boolean flags, got {flags.dtype}")
+    axes = range(flags.ndim) if axis is None else (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
     if math.prod(flags.shape[a] for a in axes) <= 1:  # nothing to reduce (a neuron's weight): no byte detour
         return jnp.all(flags, axis=axis)
     return jnp.min(flags.astype(jnp.uint8), axis=axis, initial=1) == 1

@@ -19,7 +19,6 @@ came from this script on the 2-core CPU.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import math
 import sys
 import time
@@ -33,7 +32,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh, PartitionSpec  # noqa: E402
 
-from lossjax import config, programs, runner  # noqa: E402
+from lossjax import config, runner  # noqa: E402
+from first_call import first_call  # noqa: E402  (beside this script)
 
 SWEEPS = ("experiments/mlp/mlp_glorot.toml", "experiments/mlp/mlp_depth.toml")
 STAGES = {  # jax.monitoring's duration events, by the stage they time
@@ -52,17 +52,15 @@ def _instructions(compiled) -> int:
     return sum(1 for line in compiled.as_text().splitlines() if " = " in line)
 
 
-def engine(plan: runner.Plan, label: str, cfg) -> None:
-    """Compiles the engine's first program of ``plan`` with ``cfg`` and prints where the time went."""
-    used = plan.devices_for(0, jax.devices())
-    data = programs.to_data(plan.dataset, cfg.jnp_dtype)
+def engine(sweep, label: str, records: bool) -> None:
+    """Compiles the first program of ``sweep`` (with or without records) and prints where the time went."""
     _seconds.clear()
     start = time.perf_counter()
-    compiled = programs.Compiled(cfg, data, plan.call_runs(0, len(used)), plan.blocks[0], used, {})
+    call = first_call(sweep, records)
     total = time.perf_counter() - start
     stages = ", ".join(f"{name} {_seconds[name]:.2f} s" for name in STAGES.values())
     print(f"  engine, {label}: {total:.2f} s in all (with its init program); {stages}; "
-          f"{_instructions(compiled.executable):,} HLO instructions")
+          f"{_instructions(call.compiled.executable):,} HLO instructions")
 
 
 def bare(sizes: list[int], batch: int, steps: int, runs: int, block: int, n_train: int) -> None:
@@ -115,8 +113,8 @@ def main(paths: list[str]) -> None:
         runs = plan.call_runs(0, len(used))
         print(f"{sweep.name}: {len(plan.groups)} program(s); the first: {runs} runs per call in blocks of "
               f"{plan.blocks[0]} on {len(used)} device(s), {cfg.steps} steps, padded: {cfg.model.padded}")
-        engine(plan, "as configured", cfg)
-        engine(plan, "without records", dataclasses.replace(cfg, record_every=0))
+        engine(sweep, "as configured", True)
+        engine(sweep, "without records", False)
         n_train, n_inputs = plan.dataset.x_train.shape
         n_outputs = plan.dataset.y_train.shape[1]
         depths = sorted({c.model.depth for c in plan.configs})

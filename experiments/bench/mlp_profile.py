@@ -30,12 +30,11 @@ from lossjax import host
 
 host.use_all_cpu_cores()
 
-import jax  # noqa: E402
-
-from lossjax import config, grid, programs, runner  # noqa: E402
+from lossjax import config  # noqa: E402
 from lossjax.bench.jax_baselines import mlp_bare_jax  # noqa: E402
 from lossjax.bench.workloads import FULL, MLP_SPECS, mlp_problem, mlp_sweep  # noqa: E402
-from kernel_trace import kernel_times, product_kernels  # noqa: E402  (beside this script)
+from first_call import first_call  # noqa: E402  (beside this script)
+from kernel_trace import kernel_times, product_kernels  # noqa: E402
 
 GROUPS = ("matrix products", "activation", "copies", "other")
 
@@ -76,23 +75,14 @@ def _print(label: str, seconds: float, block_steps: int, groups: dict[str, tuple
 def main(workload: str) -> None:
     n, steps, _ = FULL[workload]
     spec = MLP_SPECS[workload]
-    sweep = config.parse_sweep(mlp_sweep(n, steps, spec=spec))
-    plan = runner.plan_sweep(sweep)
-    group = plan.groups[plan.group_of[0]]
-    used = plan.devices_for(0, jax.devices())
-    runs = plan.call_runs(0, len(used))
-    block = plan.blocks[0]
-    compiled = programs.Compiled(group.config, programs.to_data(plan.dataset, group.config.jnp_dtype), runs,
-                                 block, used, {})
-    rows = grid.batched_grid(sweep, 0, runs)
-    call = lambda: jax.block_until_ready(compiled(rows, plan.shapes[0]))  # noqa: E731
+    call = first_call(config.parse_sweep(mlp_sweep(n, steps, spec=spec)))
+    runs, block, used, block_steps = call.runs, call.block, call.devices, call.block_steps
     call()  # warm
     start = time.perf_counter()
     call()
     seconds = time.perf_counter() - start
-    block_steps = steps * runs // (block * len(used))  # per device: the devices run side by side
     print(f"{workload}: one call of {runs} runs on {len(used)} device(s) in blocks of {block}, {steps} steps")
-    _print("engine", seconds, block_steps, _profile(call, compiled.executable.as_text()))
+    _print("engine", seconds, block_steps, _profile(call, call.compiled.executable.as_text()))
     problem = mlp_problem(runs, spec)
     hlo: list[str] = []
     bare = lambda: mlp_bare_jax(runs, steps, problem=problem, block=block, hlo=hlo)  # noqa: E731

@@ -25,11 +25,12 @@ host.use_all_cpu_cores()
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from lossjax import config, grid, programs, runner  # noqa: E402
+from lossjax import config, programs, runner  # noqa: E402
 from lossjax.bench.harness import lossjax_neuron  # noqa: E402
 from lossjax.bench.jax_baselines import neuron_bare_jax  # noqa: E402
 from lossjax.bench.workloads import FULL, neuron_grid, neuron_sweep  # noqa: E402
-from kernel_trace import kernel_times  # noqa: E402  (beside this script)
+from first_call import first_call  # noqa: E402  (beside this script)
+from kernel_trace import kernel_times  # noqa: E402
 
 MODELS, STEPS, _ = FULL["neuron"]
 BLOCKS = (512, 2048, 8192, 32768, 131072)
@@ -68,20 +69,14 @@ def _print(profile: list[tuple[str, float, int]], block_steps: int) -> None:
 
 def trace() -> None:
     """Per-operation profile of one compiled call of the engine's program and of the bare program."""
-    sweep = config.parse_sweep(neuron_sweep(MODELS, STEPS))
-    plan = runner.plan_sweep(sweep)
-    group = plan.groups[plan.group_of[0]]
-    used = plan.devices_for(0, jax.devices())
-    n = plan.call_runs(0, len(used))
-    compiled = programs.Compiled(group.config, programs.to_data(plan.dataset, group.config.jnp_dtype), n,
-                                 plan.blocks[0], used, {})
-    rows = grid.batched_grid(sweep, 0, n)
-    jax.block_until_ready(compiled(rows, plan.shapes[0]))  # warm
-    print(f"engine: one call of {n} runs ({len(used)} device(s) x blocks of {plan.blocks[0]}), {STEPS} steps")
-    _print(_profile(lambda: jax.block_until_ready(compiled(rows, plan.shapes[0]))), STEPS * len(used))
+    call = first_call(config.parse_sweep(neuron_sweep(MODELS, STEPS)))
+    n, used, block = call.runs, call.devices, call.block
+    call()  # warm
+    print(f"engine: one call of {n} runs ({len(used)} device(s) x blocks of {block}), {STEPS} steps")
+    _print(_profile(call), STEPS * len(used))
     w, b = (a.astype(np.float32) for a in neuron_grid(MODELS))
     print(f"bare jit(vmap(scan)): the same {n} runs")
-    _print(_profile(lambda: neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]), block=plan.blocks[0])), STEPS * len(used))
+    _print(_profile(lambda: neuron_bare_jax(n, STEPS, init=(w[:n], b[:n]), block=block)), STEPS * len(used))
 
 
 if __name__ == "__main__":

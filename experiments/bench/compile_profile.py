@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from jax.sharding import Mesh, PartitionSpec  # noqa: E402
 
 from lossjax import config, runner  # noqa: E402
+from lossjax.core.train import MATMUL_PRECISION  # noqa: E402
 from first_call import first_call  # noqa: E402  (beside this script)
 
 SWEEPS = ("experiments/mlp/mlp_glorot.toml", "experiments/mlp/mlp_depth.toml")
@@ -94,7 +95,7 @@ def bare(sizes: list[int], batch: int, steps: int, runs: int, block: int, n_trai
                                check_vma=False))
     seeds = np.arange(runs, dtype=np.int32)
     start = time.perf_counter()
-    with jax.default_matmul_precision("highest"):
+    with jax.default_matmul_precision(MATMUL_PRECISION):
         lowered = fn.lower(seeds)
         traced = time.perf_counter()
         compiled = lowered.compile()

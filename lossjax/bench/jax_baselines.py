@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lossjax.bench.workloads import NEURON, MLPProblem, NeuronSpec
+from lossjax.core.train import MATMUL_PRECISION
 
 #: Runs per vmapped block when none is given (the engine's blocks on a 2-core CPU); the harness
 #: passes the engine's own block for the workload on the devices at hand
@@ -46,7 +47,7 @@ def _sharded(train_one: Callable, inputs: tuple, block: int, hlo: list[str] | No
     spec = PartitionSpec("grid")
     fn = jax.jit(jax.shard_map(shard, mesh=mesh, in_specs=(spec,) * len(padded), out_specs=spec, check_vma=False))
     start = time.perf_counter()
-    with jax.default_matmul_precision("highest"):  # float32 products in float32, as the engine's (not TF32 on a GPU)
+    with jax.default_matmul_precision(MATMUL_PRECISION):  # the engine's precision: float32 products in float32, not TF32
         compiled = fn.lower(*padded).compile()
     compile_s = time.perf_counter() - start
     if hlo is not None:
@@ -118,7 +119,7 @@ def mlp_bare_jax(n_models: int, steps: int, *, problem: MLPProblem, block: int =
 def sgemm_gflops(size: int = 2048, repeats: int = 3) -> dict[str, float]:
     """This machine's float32 matrix-product peak: the best of ``repeats`` ``size``² products,
     in numpy (BLAS, every thread) and in jax (XLA on the default device, float32 arithmetic:
-    ``precision="highest"``, which on a GPU rules out TF32), in GFLOP/s."""
+    the engine's ``MATMUL_PRECISION``, "highest", which on a GPU rules out TF32), in GFLOP/s."""
     import jax
     import jax.numpy as jnp
 
@@ -129,7 +130,7 @@ def sgemm_gflops(size: int = 2048, repeats: int = 3) -> dict[str, float]:
     a @ b
     out["numpy"] = flops / min(_seconds(lambda: a @ b) for _ in range(repeats)) / 1e9
     ja, jb = jax.device_put(a), jax.device_put(b)
-    mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision="highest"))
+    mm = jax.jit(lambda x, y: jnp.matmul(x, y, precision=MATMUL_PRECISION))
     mm(ja, jb).block_until_ready()
     out["jax"] = flops / min(_seconds(lambda: mm(ja, jb).block_until_ready()) for _ in range(repeats)) / 1e9
     return out
